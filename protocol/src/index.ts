@@ -1,0 +1,42 @@
+export {
+  type BotConfig,
+  botEnvSchema,
+  ConfigError,
+  type ConfigProblem,
+  DEFAULT_DISCORD_API_URL,
+  gatewayPresenceSchema,
+  LOG_LEVELS,
+  type LogLevel,
+  loadConfigOrExit,
+  parseEnv,
+  type RestProxyConfig,
+  restProxyEnvSchema,
+  type ShardConfig,
+  shardEnvSchema,
+} from './config.js';
+export {
+  type CommandEntry,
+  DISPATCH_NAME_PATTERN,
+  decodeCommandEntry,
+  decodeEventEntry,
+  EntryDecodeError,
+  type EventEntry,
+  type EventEntryMeta,
+  encodeCommandEntry,
+  encodeEventEntry,
+  encodeEventEntryJson,
+  GatewayCommandOp,
+  idempotencyKey,
+} from './entries.js';
+export { ALL_INTENTS, IntentsError, intentNames, PRIVILEGED_INTENTS, parseIntents } from './intents.js';
+export { BOT_ID_PATTERN, type BotId, parseBotId, type RedisKeys, redisKeys } from './keys.js';
+export {
+  DISCORD_EPOCH,
+  identifyBucket,
+  shardForGuild,
+  shardsForWorker,
+  snowflakeFromTimestamp,
+  snowflakeTimestamp,
+  workerCount,
+  workerIdFromPodName,
+} from './shard-math.js';

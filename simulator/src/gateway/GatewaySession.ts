@@ -1,0 +1,79 @@
+import type { LedgerEntry } from '../world/Ledger.js';
+
+/** Something a session can write frames to: the live gateway connection. */
+export interface FrameSink {
+  sendFrame(frame: string): void;
+}
+
+interface ReplayItem {
+  seq: number;
+  frame: string;
+  entry: LedgerEntry;
+}
+
+/** Builds the dispatch frame text around already-serialized data, so data is stringified once. */
+export function dispatchFrame(t: string, seq: number, dataJson: string): string {
+  return `{"op":0,"s":${seq},"t":"${t}","d":${dataJson}}`;
+}
+
+/**
+ * A gateway session: survives its connection, numbers its dispatches and keeps the last `replayWindow`
+ * of them so a RESUME can replay what the client missed.
+ */
+export class GatewaySession {
+  public seq = 0;
+  public sink: FrameSink | null = null;
+  public presence: unknown = null;
+  private readonly replay: (ReplayItem | undefined)[];
+  private replayStart = 0;
+  private replayLength = 0;
+  public expiryTimer: NodeJS.Timeout | null = null;
+
+  public constructor(
+    public readonly id: string,
+    public readonly shard: number,
+    public readonly shardCount: number,
+    public readonly intents: number,
+    public readonly largeThreshold: number,
+    replayWindow: number,
+  ) {
+    this.replay = new Array(replayWindow);
+  }
+
+  /** Numbers and records a dispatch, and sends it if a connection is attached. */
+  public dispatch(t: string, dataJson: string, entryId: string | null): LedgerEntry {
+    const seq = ++this.seq;
+    const frame = dispatchFrame(t, seq, dataJson);
+    const entry: LedgerEntry = { shard: this.shard, session: this.id, seq, t, id: entryId, delivered: false };
+    if (this.replay.length > 0) {
+      const slot = (this.replayStart + this.replayLength) % this.replay.length;
+      this.replay[slot] = { seq, frame, entry };
+      if (this.replayLength < this.replay.length) this.replayLength++;
+      else this.replayStart = (this.replayStart + 1) % this.replay.length;
+    }
+    if (this.sink) {
+      this.sink.sendFrame(frame);
+      entry.delivered = true;
+    }
+    return entry;
+  }
+
+  /**
+   * Sends every recorded dispatch after `seq` to the attached sink; false when `seq` is older than the
+   * replay window, so the client must identify again.
+   */
+  public replayAfter(seq: number): { ok: boolean; replayed: number } {
+    if (seq === this.seq) return { ok: true, replayed: 0 };
+    const oldest = this.replayLength === 0 ? this.seq + 1 : (this.replay[this.replayStart] as ReplayItem).seq;
+    if (seq < oldest - 1) return { ok: false, replayed: 0 };
+    let replayed = 0;
+    for (let i = 0; i < this.replayLength; i++) {
+      const item = this.replay[(this.replayStart + i) % this.replay.length] as ReplayItem;
+      if (item.seq <= seq) continue;
+      this.sink?.sendFrame(item.frame);
+      item.entry.delivered = true;
+      replayed++;
+    }
+    return { ok: true, replayed };
+  }
+}

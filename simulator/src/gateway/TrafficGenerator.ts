@@ -1,0 +1,93 @@
+import { SnowflakeGenerator } from '../world/Messaging.js';
+import { memberAuthor, messageCreatePayload, messageObject, sentence } from '../world/payloads.js';
+import { SeededRandom } from '../world/random.js';
+import type { SimulatedDiscord } from '../world/SimulatedDiscord.js';
+
+const TICK_MS = 10;
+/** Members whose messages the generator writes, per guild: enough variety without building many objects. */
+const AUTHORS_PER_GUILD = 20;
+/** At most this much of a second's events in one tick, so a stalled loop does not burst afterwards. */
+const MAX_CATCH_UP_SECONDS = 0.1;
+
+/**
+ * `--event-rate`: MESSAGE_CREATE dispatches of about 1 KB in random text channels of random guilds, at a
+ * steady rate, so tests and benchmarks have realistic traffic whose every dispatch is in the ledger.
+ */
+export class TrafficGenerator {
+  private timer: NodeJS.Timeout | null = null;
+  private lastTickAt = 0;
+  private carry = 0;
+  private readonly random: SeededRandom;
+  private readonly ids = new SnowflakeGenerator(5n);
+  public generated = 0;
+
+  public constructor(
+    private readonly discord: SimulatedDiscord,
+    private rate: number,
+    seed: number,
+  ) {
+    this.random = new SeededRandom(seed ^ 0x5eed);
+  }
+
+  public get eventsPerSecond(): number {
+    return this.rate;
+  }
+
+  public setRate(rate: number): void {
+    this.rate = rate;
+    if (rate > 0) this.start();
+    else this.stop();
+  }
+
+  public start(): void {
+    if (this.timer || this.rate <= 0) return;
+    this.lastTickAt = performance.now();
+    this.carry = 0;
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+  }
+
+  public stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    const elapsed = Math.min((now - this.lastTickAt) / 1_000, MAX_CATCH_UP_SECONDS);
+    this.lastTickAt = now;
+    this.carry += this.rate * elapsed;
+    const due = Math.floor(this.carry);
+    this.carry -= due;
+    for (let i = 0; i < due; i++) this.emitOne();
+  }
+
+  /** One member message in a random text channel; returns where it went. */
+  public emitOne(): { shard: number; seq: number | null } {
+    const population = this.discord.population;
+    if (population.size === 0) return { shard: 0, seq: null };
+    const random = this.random;
+    const index = random.int(0, population.size - 1);
+    const guild = population.guild(index);
+    const channel = guild.channels[random.int(0, 1)] ?? guild.channels[0];
+    const author = memberAuthor(
+      population,
+      index,
+      random.int(0, Math.min(guild.memberCount, AUTHORS_PER_GUILD) - 1),
+    );
+    const message = messageObject({
+      id: this.ids.next(),
+      channelId: channel?.id ?? guild.id,
+      guildId: guild.id,
+      author,
+      content: sentence(random, random.int(180, 420)),
+      nonce: String(random.int(1, 2 ** 31)),
+    });
+    this.generated++;
+    return this.discord.dispatch(
+      'MESSAGE_CREATE',
+      messageCreatePayload(message, guild.id, author),
+      { guildId: guild.id },
+      message.id,
+    );
+  }
+}

@@ -1,0 +1,79 @@
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { WebSocketServer } from 'ws';
+import { controlRoutes } from './control/controlRoutes.js';
+import { GatewayConnection } from './gateway/GatewayConnection.js';
+import { TrafficGenerator } from './gateway/TrafficGenerator.js';
+import { DefaultSimulatorOptions, type SimulatorOptions } from './options.js';
+import { RestRateLimiter } from './rest/RestRateLimiter.js';
+import { restRoutes } from './rest/restRoutes.js';
+import { Messaging } from './world/Messaging.js';
+import { SimulatedDiscord } from './world/SimulatedDiscord.js';
+
+/** Largest REST body accepted: Discord's upload limit plus room for the multipart envelope. */
+const BODY_LIMIT_BYTES = 26 * 1_024 * 1_024;
+
+export interface RunningSimulator {
+  /** Base HTTP URL (REST is under `${url}/api/v10`, the control API under `${url}/_sim`). */
+  readonly url: string;
+  /** The gateway URL /gateway/bot advertises. */
+  readonly gatewayUrl: string;
+  readonly discord: SimulatedDiscord;
+  readonly messaging: Messaging;
+  readonly rateLimiter: RestRateLimiter;
+  readonly app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+/** Starts a simulated Discord listening on one port for REST, the gateway and the control API. */
+export async function startSimulator(overrides: Partial<SimulatorOptions> = {}): Promise<RunningSimulator> {
+  const options: SimulatorOptions = { ...DefaultSimulatorOptions, ...overrides };
+  const discord = new SimulatedDiscord(options);
+  const messaging = new Messaging(discord);
+  const rateLimiter = new RestRateLimiter({
+    globalLimit: options.globalRateLimit,
+    invalidRequestLimit: options.invalidRequestLimit,
+  });
+  const traffic = new TrafficGenerator(discord, options.eventRate, options.seed);
+  const app = Fastify({ bodyLimit: BODY_LIMIT_BYTES, return503OnClosing: true, forceCloseConnections: true });
+  await app.register(restRoutes, { prefix: '/api/v10', discord, messaging, rateLimiter });
+  await app.register(controlRoutes, { prefix: '/_sim', discord, messaging, rateLimiter, traffic });
+
+  const sockets = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: 1_024 * 1_024,
+  });
+  const connections = new Set<GatewayConnection>();
+  app.server.on('upgrade', (request, socket, head) => {
+    sockets.handleUpgrade(request, socket, head, (ws) => {
+      const connection = new GatewayConnection(ws, request.url ?? '/', discord);
+      connections.add(connection);
+      ws.once('close', () => connections.delete(connection));
+    });
+  });
+
+  await app.listen({ host: options.host, port: options.port });
+  const address = app.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  const publicUrl = new URL(options.publicUrl ?? url);
+  publicUrl.protocol = publicUrl.protocol === 'https:' ? 'wss:' : 'ws:';
+  discord.gatewayUrl = publicUrl.toString().replace(/\/$/, '');
+  traffic.start();
+
+  return {
+    url,
+    gatewayUrl: discord.gatewayUrl,
+    discord,
+    messaging,
+    rateLimiter,
+    app,
+    async close() {
+      traffic.stop();
+      for (const connection of connections) connection.terminate();
+      sockets.close();
+      await app.close();
+    },
+  };
+}

@@ -1,0 +1,275 @@
+import { randomBytes } from 'node:crypto';
+import { DISCORD_EPOCH } from '@shardfleet/protocol';
+import {
+  botUserObject,
+  guildMemberObject,
+  type MessageAuthor,
+  memberAuthor,
+  messageCreatePayload,
+  messageObject,
+} from './payloads.js';
+import type { SimulatedDiscord } from './SimulatedDiscord.js';
+
+/** Interactions must be answered within 3 s, as on Discord. */
+export const INTERACTION_RESPONSE_WINDOW_MS = 3_000;
+
+export type SimMessage = ReturnType<typeof messageObject>;
+
+export interface StoredMessage {
+  message: SimMessage;
+  guildId: string | null;
+  /** Created through REST (by the bot), rather than typed by a simulated member. */
+  viaRest: boolean;
+}
+
+export interface SimInteraction {
+  id: string;
+  token: string;
+  guildId: string;
+  channelId: string;
+  commandName: string;
+  createdAt: number;
+  response: { type: number; data?: unknown; at: number } | null;
+}
+
+export interface ApplicationCommand {
+  id: string;
+  application_id: string;
+  name: string;
+  description: string;
+  type: number;
+  options?: unknown[];
+  version: string;
+  default_member_permissions: string | null;
+  dm_permission?: boolean;
+}
+
+export class MessagingError extends Error {
+  public constructor(
+    public readonly status: number,
+    public readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Generates unique snowflakes for objects the simulator creates at run time. */
+export class SnowflakeGenerator {
+  private lastMs = 0;
+  private increment = 0;
+
+  public constructor(private readonly worker: bigint) {}
+
+  public next(): string {
+    const now = Date.now();
+    if (now === this.lastMs) {
+      this.increment = (this.increment + 1) & 0xfff;
+    } else {
+      this.lastMs = now;
+      this.increment = 0;
+    }
+    return ((BigInt(now - DISCORD_EPOCH) << 22n) | (this.worker << 17n) | BigInt(this.increment)).toString();
+  }
+}
+
+/**
+ * Messages, interactions and application commands: what the REST routes create and the control API
+ * inspects. Each creation is also dispatched on the gateway, on the shard that owns the guild.
+ */
+export class Messaging {
+  private readonly messagesByChannel = new Map<string, StoredMessage[]>();
+  private readonly interactions = new Map<string, SimInteraction>();
+  private readonly commandsByApplication = new Map<string, ApplicationCommand[]>();
+  private readonly ids = new SnowflakeGenerator(4n);
+
+  public constructor(private readonly discord: SimulatedDiscord) {}
+
+  public nextId(): string {
+    return this.ids.next();
+  }
+
+  private store(channelId: string, stored: StoredMessage): void {
+    let list = this.messagesByChannel.get(channelId);
+    if (!list) {
+      list = [];
+      this.messagesByChannel.set(channelId, list);
+    }
+    list.push(stored);
+  }
+
+  private requireGuildOfChannel(channelId: string): number {
+    const index = this.discord.population.guildIndexOfChannel(channelId);
+    if (index === undefined) throw new MessagingError(404, 10_003, 'Unknown Channel');
+    return index;
+  }
+
+  /** A message the bot sends through REST; dispatched as MESSAGE_CREATE like any other. */
+  public createBotMessage(
+    channelId: string,
+    fields: Omit<Parameters<typeof messageObject>[0], 'id' | 'channelId' | 'guildId' | 'author'>,
+  ): SimMessage {
+    const index = this.requireGuildOfChannel(channelId);
+    const guildId = this.discord.population.idAt(index);
+    const author: MessageAuthor = { user: botUserObject(this.discord.bot) };
+    const message = messageObject({ ...fields, id: this.ids.next(), channelId, guildId, author });
+    this.store(channelId, { message, guildId, viaRest: true });
+    this.discord.dispatch(
+      'MESSAGE_CREATE',
+      messageCreatePayload(message, guildId, author),
+      { guildId },
+      message.id,
+    );
+    return message;
+  }
+
+  /** A message typed by member `memberIndex` of the channel's guild. */
+  public createMemberMessage(
+    channelId: string,
+    content: string,
+    memberIndex: number,
+  ): { message: SimMessage; shard: number; seq: number | null } {
+    const index = this.requireGuildOfChannel(channelId);
+    const guildId = this.discord.population.idAt(index);
+    const author = memberAuthor(this.discord.population, index, memberIndex);
+    const mentions = content.includes(`<@${this.discord.bot.id}>`) ? [botUserObject(this.discord.bot)] : [];
+    const message = messageObject({ id: this.ids.next(), channelId, guildId, author, content, mentions });
+    this.store(channelId, { message, guildId, viaRest: false });
+    const { shard, seq } = this.discord.dispatch(
+      'MESSAGE_CREATE',
+      messageCreatePayload(message, guildId, author),
+      { guildId },
+      message.id,
+    );
+    return { message, shard, seq };
+  }
+
+  /** Messages of a channel, oldest first. */
+  public messages(channelId: string, filter: { viaRest?: boolean } = {}): SimMessage[] {
+    return (this.messagesByChannel.get(channelId) ?? [])
+      .filter((stored) => filter.viaRest === undefined || stored.viaRest === filter.viaRest)
+      .map((stored) => stored.message);
+  }
+
+  /** GET /channels/{id}/messages semantics: newest first, `limit` 1-100, `before`/`after` ids. */
+  public history(channelId: string, query: { limit: number; before?: string; after?: string }): SimMessage[] {
+    this.requireGuildOfChannel(channelId);
+    let list = this.messages(channelId);
+    if (query.before) list = list.filter((m) => BigInt(m.id) < BigInt(query.before as string));
+    if (query.after) list = list.filter((m) => BigInt(m.id) > BigInt(query.after as string));
+    const newestFirst = [...list].reverse();
+    return query.after ? newestFirst.slice(-query.limit) : newestFirst.slice(0, query.limit);
+  }
+
+  public putCommands(
+    applicationId: string,
+    commands: readonly Omit<ApplicationCommand, 'id' | 'application_id' | 'version'>[],
+  ): ApplicationCommand[] {
+    if (applicationId !== this.discord.bot.id) throw new MessagingError(403, 50_001, 'Missing Access');
+    const previous = this.commandsByApplication.get(applicationId) ?? [];
+    const stored = commands.map((command) => ({
+      id: previous.find((p) => p.name === command.name && p.type === command.type)?.id ?? this.ids.next(),
+      application_id: applicationId,
+      version: this.ids.next(),
+      ...command,
+      default_member_permissions: command.default_member_permissions ?? null,
+    }));
+    this.commandsByApplication.set(applicationId, stored);
+    return stored;
+  }
+
+  public listCommands(applicationId: string): ApplicationCommand[] {
+    if (applicationId !== this.discord.bot.id) throw new MessagingError(403, 50_001, 'Missing Access');
+    return this.commandsByApplication.get(applicationId) ?? [];
+  }
+
+  /** A member runs a registered slash command: INTERACTION_CREATE on the guild's shard. */
+  public createInteraction(input: {
+    channelId: string;
+    name: string;
+    options?: unknown[];
+    memberIndex: number;
+  }) {
+    const index = this.requireGuildOfChannel(input.channelId);
+    const command = (this.commandsByApplication.get(this.discord.bot.id) ?? []).find(
+      (c) => c.name === input.name,
+    );
+    if (!command) throw new MessagingError(400, 0, `command "${input.name}" is not registered`);
+    const population = this.discord.population;
+    const guildId = population.idAt(index);
+    const member = guildMemberObject(population.member(index, input.memberIndex), guildId);
+    const interaction: SimInteraction = {
+      id: this.ids.next(),
+      token: `aW50ZXJhY3Rpb24.${randomBytes(24).toString('base64url')}`,
+      guildId,
+      channelId: input.channelId,
+      commandName: input.name,
+      createdAt: Date.now(),
+      response: null,
+    };
+    this.interactions.set(interaction.id, interaction);
+    const channel = population.channel(input.channelId);
+    const payload = {
+      id: interaction.id,
+      application_id: this.discord.bot.id,
+      type: 2,
+      data: { id: command.id, name: command.name, type: command.type, options: input.options ?? [] },
+      guild_id: guildId,
+      guild: { id: guildId, locale: 'en-US', features: [] },
+      channel_id: input.channelId,
+      channel: channel
+        ? { id: channel.id, type: channel.type, name: channel.name, guild_id: guildId }
+        : undefined,
+      member: { ...member, permissions: '2248473465835073' },
+      token: interaction.token,
+      version: 1,
+      app_permissions: '2248473465835073',
+      locale: 'en-US',
+      guild_locale: 'en-US',
+      entitlements: [],
+      authorizing_integration_owners: { '0': guildId },
+      context: 0,
+      attachment_size_limit: 10_485_760,
+    };
+    const { shard, seq } = this.discord.dispatch('INTERACTION_CREATE', payload, { guildId }, interaction.id);
+    return { interaction, shard, seq };
+  }
+
+  public interaction(id: string): SimInteraction | undefined {
+    return this.interactions.get(id);
+  }
+
+  /** POST /interactions/{id}/{token}/callback: once, within 3 s; type 4 posts the message in the channel. */
+  public respondToInteraction(
+    id: string,
+    token: string,
+    type: number,
+    data: unknown,
+  ): { message: SimMessage | null } {
+    const interaction = this.interactions.get(id);
+    if (!interaction || interaction.token !== token)
+      throw new MessagingError(404, 10_062, 'Unknown interaction');
+    if (interaction.response)
+      throw new MessagingError(400, 40_060, 'Interaction has already been acknowledged.');
+    if (Date.now() - interaction.createdAt > INTERACTION_RESPONSE_WINDOW_MS) {
+      throw new MessagingError(404, 10_062, 'Unknown interaction');
+    }
+    interaction.response = { type, data, at: Date.now() };
+    if (type !== 4) return { message: null };
+    const fields = (data ?? {}) as { content?: string; embeds?: unknown[]; components?: unknown[] };
+    const message = this.createBotMessage(interaction.channelId, {
+      content: fields.content ?? '',
+      embeds: fields.embeds ?? [],
+      components: fields.components ?? [],
+      type: 20,
+      interactionMetadata: { id: interaction.id, type: 2, name: interaction.commandName },
+    });
+    return { message };
+  }
+
+  public reset(): void {
+    this.messagesByChannel.clear();
+    this.interactions.clear();
+    this.commandsByApplication.clear();
+  }
+}

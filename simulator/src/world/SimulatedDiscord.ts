@@ -1,0 +1,489 @@
+import { randomBytes } from 'node:crypto';
+import { ALL_INTENTS, PRIVILEGED_INTENTS } from '@shardfleet/protocol';
+import { GatewayIntentBits } from 'discord-api-types/v10';
+import { CloseCode } from '../gateway/closeCodes.js';
+import { intentForEvent } from '../gateway/eventIntents.js';
+import { GatewaySession } from '../gateway/GatewaySession.js';
+import type { SimulatorOptions } from '../options.js';
+import { GuildPopulation } from './GuildPopulation.js';
+import { Ledger } from './Ledger.js';
+import { type BotIdentity, botIdentity, guildCreatePayload } from './payloads.js';
+
+/**
+ * Slack on the identify interval: a client that waits exactly the interval after its own previous send
+ * can arrive a few milliseconds early by the server's clock, and Discord does not punish that.
+ */
+const IDENTIFY_CLOCK_SLACK_MS = 50;
+
+/** Most guilds one shard may hold before Discord asks for more shards (close 4011). */
+export const MAX_GUILDS_PER_SHARD = 2_500;
+
+export interface ShardStats {
+  connected: boolean;
+  session: string | null;
+  identifies: number;
+  resumes: number;
+  seq: number;
+  dispatched: number;
+  replayed: number;
+  commands: number;
+  violations: number;
+  closes: Record<string, number>;
+}
+
+export interface RecordedCommand {
+  shard: number;
+  session: string;
+  op: number;
+  d: unknown;
+  at: number;
+}
+
+export interface IdentifyRequest {
+  token: string;
+  shard: [number, number];
+  intents: number;
+  largeThreshold: number;
+  presence: unknown;
+}
+
+export type IdentifyOutcome =
+  | { kind: 'close'; code: CloseCode; reason?: string }
+  | { kind: 'invalid-session' }
+  | { kind: 'ready'; session: GatewaySession };
+
+export type ResumeOutcome =
+  | { kind: 'close'; code: CloseCode }
+  | { kind: 'invalid-session' }
+  | { kind: 'resumed'; session: GatewaySession };
+
+/** A live connection as the world sees it: something it can close. */
+export interface ClosableConnection {
+  close(code: number, reason: string): void;
+}
+
+/**
+ * The state of the simulated Discord: the guild population, the token and identify budget, the gateway
+ * sessions and their routing, and what was dispatched. Gateway connections, REST routes and the control
+ * API all act through it.
+ */
+export class SimulatedDiscord {
+  public readonly population: GuildPopulation;
+  public readonly bot: BotIdentity;
+  public readonly ledger: Ledger;
+  public readonly commands: RecordedCommand[] = [];
+  /** When members of a guild were last requested in full (op 8 allows one such request per 30 s). */
+  public readonly allMembersRequestedAt = new Map<string, number>();
+  public gatewayUrl = '';
+  private validToken: string | null;
+  private sessionStartRemaining: number;
+  private sessionPeriodStartedAt = Date.now();
+  private readonly lastIdentifyByBucket = new Map<number, number>();
+  private readonly sessions = new Map<string, GatewaySession>();
+  /** shard count -> shard id -> sessions, for routing a guild's events. */
+  private readonly routes = new Map<number, Map<number, Set<GatewaySession>>>();
+  private readonly shardStats = new Map<number, ShardStats>();
+  private readonly connectionsBySession = new Map<GatewaySession, ClosableConnection>();
+  private identifies = 0;
+  private resumes = 0;
+  private violations = 0;
+  private tokenResets = 0;
+
+  public constructor(public readonly options: SimulatorOptions) {
+    this.population = new GuildPopulation(options.guilds, options.seed);
+    this.bot = botIdentity(options.seed);
+    this.ledger = new Ledger(options.ledgerLimit);
+    this.validToken = options.token;
+    this.sessionStartRemaining = options.sessionLimit;
+  }
+
+  public isValidToken(token: string): boolean {
+    return this.validToken !== null && token === this.validToken;
+  }
+
+  /** `session_start_limit` as GET /gateway/bot reports it. */
+  public sessionStartLimit() {
+    this.renewIdentifyBudget();
+    return {
+      total: this.options.sessionLimit,
+      remaining: this.sessionStartRemaining,
+      reset_after: Math.max(0, this.sessionPeriodStartedAt + this.options.sessionResetAfterMs - Date.now()),
+      max_concurrency: this.options.maxConcurrency,
+    };
+  }
+
+  public gatewayBot() {
+    return {
+      url: this.gatewayUrl,
+      shards: this.population.recommendedShards(this.options.maxConcurrency),
+      session_start_limit: this.sessionStartLimit(),
+    };
+  }
+
+  private renewIdentifyBudget(): void {
+    if (Date.now() >= this.sessionPeriodStartedAt + this.options.sessionResetAfterMs) {
+      this.sessionPeriodStartedAt = Date.now();
+      this.sessionStartRemaining = this.options.sessionLimit;
+    }
+  }
+
+  public stats(shard: number): ShardStats {
+    let stats = this.shardStats.get(shard);
+    if (!stats) {
+      stats = {
+        connected: false,
+        session: null,
+        identifies: 0,
+        resumes: 0,
+        seq: 0,
+        dispatched: 0,
+        replayed: 0,
+        commands: 0,
+        violations: 0,
+        closes: {},
+      };
+      this.shardStats.set(shard, stats);
+    }
+    return stats;
+  }
+
+  /** Validates an IDENTIFY in Discord's order and, when it passes, opens the session. */
+  public identify(request: IdentifyRequest, connection: ClosableConnection): IdentifyOutcome {
+    if (!this.isValidToken(request.token)) return { kind: 'close', code: CloseCode.AuthenticationFailed };
+    const [shard, shardCount] = request.shard;
+    if (
+      !Number.isInteger(shardCount) ||
+      shardCount < 1 ||
+      !Number.isInteger(shard) ||
+      shard < 0 ||
+      shard >= shardCount
+    ) {
+      return { kind: 'close', code: CloseCode.InvalidShard };
+    }
+    if ((request.intents & ~ALL_INTENTS) !== 0) return { kind: 'close', code: CloseCode.InvalidIntents };
+    if ((request.intents & PRIVILEGED_INTENTS & ~this.options.privilegedIntents) !== 0) {
+      return { kind: 'close', code: CloseCode.DisallowedIntents };
+    }
+    const guilds = this.population.partition(shardCount)[shard] ?? [];
+    if (guilds.length > MAX_GUILDS_PER_SHARD) return { kind: 'close', code: CloseCode.ShardingRequired };
+
+    const stats = this.stats(shard);
+    const bucket = shard % this.options.maxConcurrency;
+    const now = Date.now();
+    const last = this.lastIdentifyByBucket.get(bucket);
+    if (last !== undefined && now - last < this.options.identifyIntervalMs - IDENTIFY_CLOCK_SLACK_MS) {
+      this.violations++;
+      stats.violations++;
+      return { kind: 'invalid-session' };
+    }
+    this.renewIdentifyBudget();
+    if (this.sessionStartRemaining <= 0) {
+      this.resetToken();
+      return {
+        kind: 'close',
+        code: CloseCode.AuthenticationFailed,
+        reason: 'Identify budget exhausted: token reset.',
+      };
+    }
+    this.sessionStartRemaining--;
+    this.lastIdentifyByBucket.set(bucket, now);
+    this.identifies++;
+    stats.identifies++;
+
+    const session = new GatewaySession(
+      randomBytes(16).toString('hex'),
+      shard,
+      shardCount,
+      request.intents,
+      request.largeThreshold,
+      this.options.replayWindow,
+    );
+    session.presence = request.presence;
+    this.sessions.set(session.id, session);
+    this.routeSet(shardCount, shard).add(session);
+    this.connectionsBySession.set(session, connection);
+    stats.session = session.id;
+    stats.seq = 0;
+    return { kind: 'ready', session };
+  }
+
+  /** The READY payload and the GUILD_CREATE payloads that follow it, for a freshly identified session. */
+  public readyDispatches(session: GatewaySession): {
+    ready: unknown;
+    guildCreates: { id: string; data: unknown }[];
+  } {
+    const indexes = this.population.partition(session.shardCount)[session.shard] ?? [];
+    const joinedAt = new Date().toISOString();
+    return {
+      ready: {
+        v: 10,
+        user_settings: {},
+        user: {
+          id: this.bot.id,
+          username: this.bot.username,
+          global_name: null,
+          discriminator: '0',
+          avatar: null,
+          bot: true,
+          verified: true,
+          flags: 0,
+          mfa_enabled: true,
+        },
+        guilds: indexes.map((index) => ({ id: this.population.idAt(index), unavailable: true })),
+        session_id: session.id,
+        session_type: 'normal',
+        resume_gateway_url: this.gatewayUrl,
+        shard: [session.shard, session.shardCount],
+        application: { id: this.bot.id, flags: 0 },
+        private_channels: [],
+        relationships: [],
+        presences: [],
+        guild_join_requests: [],
+        geo_ordered_rtc_regions: ['local'],
+        _trace: ['["shardfleet-simulator",{"micros":0}]'],
+      },
+      guildCreates: indexes.map((index) => ({
+        id: this.population.idAt(index),
+        data: guildCreatePayload(this.population.guild(index), session.largeThreshold, joinedAt),
+      })),
+    };
+  }
+
+  public resume(
+    token: string,
+    sessionId: string,
+    seq: number,
+    connection: ClosableConnection,
+  ): ResumeOutcome {
+    if (!this.isValidToken(token)) return { kind: 'close', code: CloseCode.AuthenticationFailed };
+    const session = this.sessions.get(sessionId);
+    if (!session) return { kind: 'invalid-session' };
+    if (!Number.isInteger(seq) || seq > session.seq) return { kind: 'close', code: CloseCode.InvalidSeq };
+    const previous = this.connectionsBySession.get(session);
+    if (previous && previous !== connection)
+      previous.close(CloseCode.UnknownError, 'Session resumed elsewhere.');
+    if (session.expiryTimer) clearTimeout(session.expiryTimer);
+    session.expiryTimer = null;
+    this.connectionsBySession.set(session, connection);
+    this.resumes++;
+    const stats = this.stats(session.shard);
+    stats.resumes++;
+    stats.session = session.id;
+    return { kind: 'resumed', session };
+  }
+
+  /** Drops a session that can no longer be resumed. */
+  public endSession(session: GatewaySession): void {
+    if (session.expiryTimer) clearTimeout(session.expiryTimer);
+    session.sink = null;
+    this.sessions.delete(session.id);
+    this.connectionsBySession.delete(session);
+    this.routes.get(session.shardCount)?.get(session.shard)?.delete(session);
+  }
+
+  /** A connection went away; the session stays resumable for the TTL unless `ended`. */
+  public detach(session: GatewaySession, connection: ClosableConnection, ended: boolean): void {
+    if (this.connectionsBySession.get(session) !== connection) return;
+    this.connectionsBySession.delete(session);
+    session.sink = null;
+    if (ended) {
+      this.endSession(session);
+      return;
+    }
+    session.expiryTimer = setTimeout(() => this.endSession(session), this.options.sessionTtlMs);
+    session.expiryTimer.unref();
+  }
+
+  public connectionOf(session: GatewaySession): ClosableConnection | undefined {
+    return this.connectionsBySession.get(session);
+  }
+
+  public isConnected(shard: number): boolean {
+    for (const [session] of this.connectionsBySession) {
+      if (session.shard === shard && session.sink) return true;
+    }
+    return false;
+  }
+
+  /** Open connections of a shard id (any shard count). */
+  public connectionsOfShard(shard: number): { session: GatewaySession; connection: ClosableConnection }[] {
+    const found: { session: GatewaySession; connection: ClosableConnection }[] = [];
+    for (const [session, connection] of this.connectionsBySession) {
+      if (session.shard === shard) found.push({ session, connection });
+    }
+    return found;
+  }
+
+  private routeSet(shardCount: number, shard: number): Set<GatewaySession> {
+    let byShard = this.routes.get(shardCount);
+    if (!byShard) {
+      byShard = new Map();
+      this.routes.set(shardCount, byShard);
+    }
+    let set = byShard.get(shard);
+    if (!set) {
+      set = new Set();
+      byShard.set(shard, set);
+    }
+    return set;
+  }
+
+  /**
+   * Sends a dispatch to every session that owns the guild (or the shard, or shard 0 for guild-less events),
+   * honouring intents. Returns the shard and the seq it got in the first session, or null if none took it.
+   */
+  public dispatch(
+    t: string,
+    data: unknown,
+    target: { guildId?: string | null; shard?: number },
+    entryId: string | null = null,
+  ): { shard: number; seq: number | null } {
+    const guildId = target.guildId ?? null;
+    const required = intentForEvent(t, guildId !== null);
+    let fullJson: string | undefined;
+    let strippedJson: string | undefined;
+    let firstShard: number | null = null;
+    let firstSeq: number | null = null;
+    for (const [shardCount, byShard] of this.routes) {
+      const shard = target.shard ?? (guildId === null ? 0 : this.shardOfGuild(guildId, shardCount));
+      firstShard ??= shard;
+      for (const session of byShard.get(shard) ?? []) {
+        if (required !== 0 && (session.intents & required) === 0) continue;
+        const visible = this.applyContentIntent(t, data, session);
+        let json: string;
+        if (visible === data) {
+          fullJson ??= JSON.stringify(data);
+          json = fullJson;
+        } else {
+          strippedJson ??= JSON.stringify(visible);
+          json = strippedJson;
+        }
+        const entry = session.dispatch(t, json, entryId);
+        this.ledger.add(entry);
+        const stats = this.stats(shard);
+        stats.dispatched++;
+        stats.seq = session.seq;
+        firstSeq ??= entry.seq;
+      }
+    }
+    firstShard ??=
+      target.shard ??
+      (guildId === null
+        ? 0
+        : this.shardOfGuild(guildId, this.population.recommendedShards(this.options.maxConcurrency)));
+    return { shard: firstShard, seq: firstSeq };
+  }
+
+  /** Dispatches to one session only (READY, GUILD_CREATE after identify, RESUMED, member chunks). */
+  public dispatchToSession(
+    session: GatewaySession,
+    t: string,
+    data: unknown,
+    entryId: string | null = null,
+  ): number {
+    const entry = session.dispatch(t, JSON.stringify(data), entryId);
+    this.ledger.add(entry);
+    const stats = this.stats(session.shard);
+    stats.dispatched++;
+    stats.seq = session.seq;
+    return entry.seq;
+  }
+
+  private shardOfGuild(guildId: string, shardCount: number): number {
+    const index = this.population.indexOf(guildId);
+    if (index !== undefined) return this.population.shardOfIndex(index, shardCount);
+    return Number((BigInt(guildId) >> 22n) % BigInt(shardCount));
+  }
+
+  /** Without MESSAGE_CONTENT, message content arrives empty unless the bot is the author or is mentioned. */
+  private applyContentIntent(t: string, data: unknown, session: GatewaySession): unknown {
+    if (session.intents & GatewayIntentBits.MessageContent) return data;
+    if ((t !== 'MESSAGE_CREATE' && t !== 'MESSAGE_UPDATE') || typeof data !== 'object' || data === null)
+      return data;
+    const message = data as { author?: { id?: string }; mentions?: { id?: string }[]; guild_id?: string };
+    if (!message.guild_id || message.author?.id === this.bot.id) return data;
+    if (message.mentions?.some((user) => user.id === this.bot.id)) return data;
+    return { ...message, content: '', embeds: [], attachments: [], components: [] };
+  }
+
+  public recordCommand(session: GatewaySession, op: number, d: unknown): void {
+    this.commands.push({ shard: session.shard, session: session.id, op, d, at: Date.now() });
+    this.stats(session.shard).commands++;
+  }
+
+  public recordClose(shard: number, code: number): void {
+    const closes = this.stats(shard).closes;
+    closes[code] = (closes[code] ?? 0) + 1;
+  }
+
+  public countReplay(session: GatewaySession, replayed: number): void {
+    this.stats(session.shard).replayed += replayed;
+  }
+
+  /** What Discord does when the identify budget runs out: every session ends and the token is reset. */
+  private resetToken(): void {
+    this.validToken = null;
+    this.tokenResets++;
+    for (const [session, connection] of [...this.connectionsBySession]) {
+      connection.close(CloseCode.AuthenticationFailed, 'Token reset.');
+      this.endSession(session);
+    }
+    for (const session of [...this.sessions.values()]) this.endSession(session);
+  }
+
+  /** Changes the guild population and tells live sessions about joined and left guilds. */
+  public setGuildCount(count: number): void {
+    const { added, removed } = this.population.resize(count);
+    const joinedAt = new Date().toISOString();
+    for (const index of added) {
+      const guild = this.population.guild(index);
+      this.dispatch('GUILD_CREATE', guildCreatePayload(guild, 50, joinedAt), { guildId: guild.id }, guild.id);
+    }
+    for (const index of removed) {
+      const id = this.population.idAt(index);
+      this.dispatch('GUILD_DELETE', { id }, { guildId: id }, id);
+    }
+  }
+
+  public summary() {
+    const shards: Record<string, ShardStats> = {};
+    for (const [shard, stats] of [...this.shardStats].sort((a, b) => a[0] - b[0])) {
+      shards[String(shard)] = { ...stats, connected: this.isConnected(shard) };
+    }
+    return {
+      shards,
+      identifies: this.identifies,
+      resumes: this.resumes,
+      violations: this.violations,
+      sessionStartRemaining: this.sessionStartLimit().remaining,
+      tokenResets: this.tokenResets,
+      sessions: this.sessions.size,
+      connections: this.connectionsBySession.size,
+      guilds: this.population.size,
+      ledger: { size: this.ledger.size, dropped: this.ledger.dropped },
+    };
+  }
+
+  /** Back to the start state: every connection closed, sessions and records forgotten, budget restored. */
+  public reset(): void {
+    for (const [session, connection] of [...this.connectionsBySession]) {
+      connection.close(CloseCode.UnknownError, 'Simulator reset.');
+      this.endSession(session);
+    }
+    for (const session of [...this.sessions.values()]) this.endSession(session);
+    this.routes.clear();
+    this.shardStats.clear();
+    this.lastIdentifyByBucket.clear();
+    this.ledger.clear();
+    this.commands.length = 0;
+    this.allMembersRequestedAt.clear();
+    this.validToken = this.options.token;
+    this.sessionStartRemaining = this.options.sessionLimit;
+    this.sessionPeriodStartedAt = Date.now();
+    this.identifies = 0;
+    this.resumes = 0;
+    this.violations = 0;
+    this.tokenResets = 0;
+    this.population.resize(this.options.guilds);
+  }
+}
