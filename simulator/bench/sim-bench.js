@@ -29,10 +29,10 @@ function nextMessage(child, type) {
 }
 
 async function startSimulator() {
+  // Run the bin itself, so the simulator gets the Node flags of its shebang, as a user's would.
   const child = spawn(
-    process.execPath,
+    path.join(here, '../bin/shardfleet-sim.js'),
     [
-      path.join(here, '../bin/shardfleet-sim.js'),
       '--port',
       '0',
       '--guilds',
@@ -44,13 +44,16 @@ async function startSimulator() {
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  let output = '';
-  for await (const chunk of child.stdout) {
-    output += chunk;
-    const match = /listening on (\S+)/.exec(output);
-    if (match) return { child, url: match[1] };
-  }
-  throw new Error('the simulator exited before listening');
+  // Keep reading stdout after the match: a closed pipe would kill the simulator on its next line.
+  return new Promise((resolve, reject) => {
+    let output = '';
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+      const match = /listening on (\S+)/.exec(output);
+      if (match) resolve({ child, url: match[1] });
+    });
+    child.once('exit', () => reject(new Error('the simulator exited before listening')));
+  });
 }
 
 async function measure(setRate, client) {
@@ -92,6 +95,7 @@ const setSimRate = (rate) =>
 const simResults = await measure(setSimRate, simClient);
 const frame = (await sample).frame;
 simClient.send({ type: 'exit' });
+const simulatorExited = once(simulator.child, 'exit');
 simulator.child.kill('SIGTERM');
 
 const raw = fork(path.join(here, 'raw-ws-server.js'), [JSON.stringify(JSON.parse(frame).d)]);
@@ -101,7 +105,7 @@ await nextMessage(rawClient, 'ready');
 const rawResults = await measure(async (rate) => raw.send({ type: 'rate', rate }), rawClient);
 rawClient.send({ type: 'exit' });
 raw.send({ type: 'exit' });
-await Promise.all([once(raw, 'exit'), once(simulator.child, 'exit')]);
+await Promise.all([once(raw, 'exit'), simulatorExited]);
 
 console.log(
   `bench:sim — ${SHARDS} shards, MESSAGE_CREATE of ${Buffer.byteLength(frame)} bytes per frame, ${WINDOW_MS} ms windows`,

@@ -6,12 +6,13 @@ import { GatewayConnection } from './gateway/GatewayConnection.js';
 import { TrafficGenerator } from './gateway/TrafficGenerator.js';
 import { DefaultSimulatorOptions, type SimulatorOptions } from './options.js';
 import { RestRateLimiter } from './rest/RestRateLimiter.js';
+import { restControlRoutes } from './rest/restControlRoutes.js';
 import { restRoutes } from './rest/restRoutes.js';
 import { Messaging } from './world/Messaging.js';
 import { SimulatedDiscord } from './world/SimulatedDiscord.js';
 
-/** Largest REST body accepted: Discord's upload limit plus room for the multipart envelope. */
-const BODY_LIMIT_BYTES = 26 * 1_024 * 1_024;
+/** Largest REST body accepted: ten files at the 10 MiB attachment limit, plus the multipart envelope. */
+const BODY_LIMIT_BYTES = 101 * 1_024 * 1_024;
 
 export interface RunningSimulator {
   /** Base HTTP URL (REST is under `${url}/api/v10`, the control API under `${url}/_sim`). */
@@ -38,6 +39,7 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
   const app = Fastify({ bodyLimit: BODY_LIMIT_BYTES, return503OnClosing: true, forceCloseConnections: true });
   await app.register(restRoutes, { prefix: '/api/v10', discord, messaging, rateLimiter });
   await app.register(controlRoutes, { prefix: '/_sim', discord, messaging, rateLimiter, traffic });
+  await app.register(restControlRoutes, { prefix: '/_sim', rateLimiter });
 
   const sockets = new WebSocketServer({
     noServer: true,

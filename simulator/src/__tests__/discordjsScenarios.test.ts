@@ -102,7 +102,7 @@ describe('@discordjs/ws against the simulator', () => {
   }, 40_000);
 
   it('a forced close 4000 ends in RESUMED, with the missed events replayed and no sequence gap', async () => {
-    await start({ guilds: 20, eventRate: 200 });
+    await start({ guilds: 20, eventRate: 1_000 });
     const { manager: ws, dispatches, ready, resumed } = createManager();
     await ws.connect();
     await waitUntil(() => (ready.size === 1 ? true : undefined));
@@ -117,6 +117,7 @@ describe('@discordjs/ws against the simulator', () => {
     const stats = await simStats();
     expect(stats.identifies).toBe(1);
     expect(stats.resumes).toBe(1);
+    expect(stats.shards['0'].replayed).toBeGreaterThan(0);
     const lastSeq = stats.shards['0'].seq;
     await waitUntil(() => (dispatches.some((d) => d.s === lastSeq) ? true : undefined));
     expectContiguous(dispatches.map((d) => d.s));

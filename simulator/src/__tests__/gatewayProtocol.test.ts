@@ -218,7 +218,7 @@ describe('resume', () => {
       'the connection to drop',
     );
     for (let i = 0; i < 5; i++) {
-      const response = await control('/dispatch', { t: 'TYPING_START', d: { n: i }, shard: 0 });
+      const response = await control('/dispatch', { t: 'TEST_EVENT', d: { n: i }, shard: 0 });
       expect(await response.json()).toMatchObject({ shard: 0, seq: lastSeen + 1 + i });
     }
     const resumed = connect();
@@ -234,12 +234,12 @@ describe('resume', () => {
       lastSeen + 5,
       lastSeen + 6,
     ]);
-    expect(resumed.dispatches('TYPING_START').map((p) => (p.d as { n: number }).n)).toEqual([0, 1, 2, 3, 4]);
+    expect(resumed.dispatches('TEST_EVENT').map((p) => (p.d as { n: number }).n)).toEqual([0, 1, 2, 3, 4]);
     const after = await stats();
     expect(after.resumes).toBe(1);
     expect(after.identifies).toBe(1);
     const ledger = (await (
-      await fetch(`${simulator?.url}/_sim/ledger?shard=0&t=TYPING_START`)
+      await fetch(`${simulator?.url}/_sim/ledger?shard=0&t=TEST_EVENT`)
     ).json()) as any[];
     expect(ledger.map((entry) => entry.delivered)).toEqual([true, true, true, true, true]);
   });
@@ -250,7 +250,7 @@ describe('resume', () => {
     const ready = await identified(client);
     client.terminate();
     await waitUntil(async () => ((await stats()).connections === 0 ? true : undefined));
-    for (let i = 0; i < 5; i++) await control('/dispatch', { t: 'TYPING_START', d: {}, shard: 0 });
+    for (let i = 0; i < 5; i++) await control('/dispatch', { t: 'TEST_EVENT', d: {}, shard: 0 });
     const resumed = connect();
     await resumed.waitFor((p) => p.op === 10);
     resumed.send({

@@ -29,7 +29,7 @@ const COMMAND_OPS = new Set<number>([
 ]);
 /** Discord compresses large payloads when IDENTIFY asks for `compress: true`. */
 const PAYLOAD_COMPRESSION_THRESHOLD = 1_024;
-/** Grace on top of the heartbeat interval before a silent client is considered gone. */
+/** Grace on top of the heartbeat interval before a silent client is considered gone (less for short intervals). */
 const HEARTBEAT_GRACE_MS = 5_000;
 
 interface GatewayFrame {
@@ -174,7 +174,8 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = setTimeout(
       () => this.close(CloseCode.SessionTimedOut, CloseReason[4009]),
-      this.discord.options.heartbeatIntervalMs + HEARTBEAT_GRACE_MS,
+      this.discord.options.heartbeatIntervalMs +
+        Math.min(HEARTBEAT_GRACE_MS, this.discord.options.heartbeatIntervalMs),
     );
     this.heartbeatTimer.unref();
   }

@@ -1,13 +1,25 @@
 import { SnowflakeGenerator } from '../world/Messaging.js';
-import { memberAuthor, messageCreatePayload, messageObject, sentence } from '../world/payloads.js';
+import { type MessageAuthor, memberAuthor, messageObject, sentence } from '../world/payloads.js';
 import { SeededRandom } from '../world/random.js';
 import type { SimulatedDiscord } from '../world/SimulatedDiscord.js';
 
 const TICK_MS = 10;
 /** Members whose messages the generator writes, per guild: enough variety without building many objects. */
 const AUTHORS_PER_GUILD = 20;
+/** Distinct message texts the generator picks from; building a sentence per event would cost more than the rest. */
+const SENTENCES = 512;
 /** At most this much of a second's events in one tick, so a stalled loop does not burst afterwards. */
 const MAX_CATCH_UP_SECONDS = 0.1;
+
+/**
+ * What the generator needs of a guild, built once: guild `index` is the same guild for a seed whatever the
+ * population size, so the cache never goes stale.
+ */
+interface GuildTraffic {
+  id: string;
+  textChannelIds: string[];
+  authors: MessageAuthor[];
+}
 
 /**
  * `--event-rate`: MESSAGE_CREATE dispatches of about 1 KB in random text channels of random guilds, at a
@@ -19,6 +31,8 @@ export class TrafficGenerator {
   private carry = 0;
   private readonly random: SeededRandom;
   private readonly ids = new SnowflakeGenerator(5n);
+  private readonly sentences: string[];
+  private readonly guilds = new Map<number, GuildTraffic>();
   public generated = 0;
 
   public constructor(
@@ -27,6 +41,9 @@ export class TrafficGenerator {
     seed: number,
   ) {
     this.random = new SeededRandom(seed ^ 0x5eed);
+    this.sentences = Array.from({ length: SENTENCES }, () =>
+      sentence(this.random, this.random.int(220, 460)),
+    );
   }
 
   public get eventsPerSecond(): number {
@@ -61,33 +78,41 @@ export class TrafficGenerator {
     for (let i = 0; i < due; i++) this.emitOne();
   }
 
+  private guildTraffic(index: number): GuildTraffic {
+    let traffic = this.guilds.get(index);
+    if (!traffic) {
+      const population = this.discord.population;
+      const guild = population.guild(index);
+      traffic = {
+        id: guild.id,
+        textChannelIds: guild.channels.filter((channel) => channel.type === 0).map((channel) => channel.id),
+        authors: Array.from({ length: Math.min(guild.memberCount, AUTHORS_PER_GUILD) }, (_, n) =>
+          memberAuthor(population, index, n),
+        ),
+      };
+      this.guilds.set(index, traffic);
+    }
+    return traffic;
+  }
+
   /** One member message in a random text channel; returns where it went. */
   public emitOne(): { shard: number; seq: number | null } {
     const population = this.discord.population;
     if (population.size === 0) return { shard: 0, seq: null };
     const random = this.random;
-    const index = random.int(0, population.size - 1);
-    const guild = population.guild(index);
-    const channel = guild.channels[random.int(0, 1)] ?? guild.channels[0];
-    const author = memberAuthor(
-      population,
-      index,
-      random.int(0, Math.min(guild.memberCount, AUTHORS_PER_GUILD) - 1),
+    const guild = this.guildTraffic(random.int(0, population.size - 1));
+    const message = messageObject(
+      {
+        id: this.ids.next(),
+        channelId: random.pick(guild.textChannelIds),
+        guildId: guild.id,
+        author: random.pick(guild.authors),
+        content: random.pick(this.sentences),
+        nonce: String(random.int(1, 2 ** 31)),
+      },
+      true,
     );
-    const message = messageObject({
-      id: this.ids.next(),
-      channelId: channel?.id ?? guild.id,
-      guildId: guild.id,
-      author,
-      content: sentence(random, random.int(180, 420)),
-      nonce: String(random.int(1, 2 ** 31)),
-    });
     this.generated++;
-    return this.discord.dispatch(
-      'MESSAGE_CREATE',
-      messageCreatePayload(message, guild.id, author),
-      { guildId: guild.id },
-      message.id,
-    );
+    return this.discord.dispatch('MESSAGE_CREATE', message, { guildId: guild.id }, message.id);
   }
 }

@@ -4,16 +4,15 @@ import {
   botUserObject,
   guildMemberObject,
   type MessageAuthor,
+  type MessageFields,
   memberAuthor,
-  messageCreatePayload,
   messageObject,
+  type SimMessage,
 } from './payloads.js';
 import type { SimulatedDiscord } from './SimulatedDiscord.js';
 
 /** Interactions must be answered within 3 s, as on Discord. */
 export const INTERACTION_RESPONSE_WINDOW_MS = 3_000;
-
-export type SimMessage = ReturnType<typeof messageObject>;
 
 export interface StoredMessage {
   message: SimMessage;
@@ -107,19 +106,14 @@ export class Messaging {
   /** A message the bot sends through REST; dispatched as MESSAGE_CREATE like any other. */
   public createBotMessage(
     channelId: string,
-    fields: Omit<Parameters<typeof messageObject>[0], 'id' | 'channelId' | 'guildId' | 'author'>,
+    fields: Omit<MessageFields, 'id' | 'channelId' | 'guildId' | 'author'>,
   ): SimMessage {
     const index = this.requireGuildOfChannel(channelId);
     const guildId = this.discord.population.idAt(index);
     const author: MessageAuthor = { user: botUserObject(this.discord.bot) };
     const message = messageObject({ ...fields, id: this.ids.next(), channelId, guildId, author });
     this.store(channelId, { message, guildId, viaRest: true });
-    this.discord.dispatch(
-      'MESSAGE_CREATE',
-      messageCreatePayload(message, guildId, author),
-      { guildId },
-      message.id,
-    );
+    this.discord.dispatch('MESSAGE_CREATE', { ...message, guild_id: guildId }, { guildId }, message.id);
     return message;
   }
 
@@ -133,14 +127,12 @@ export class Messaging {
     const guildId = this.discord.population.idAt(index);
     const author = memberAuthor(this.discord.population, index, memberIndex);
     const mentions = content.includes(`<@${this.discord.bot.id}>`) ? [botUserObject(this.discord.bot)] : [];
-    const message = messageObject({ id: this.ids.next(), channelId, guildId, author, content, mentions });
-    this.store(channelId, { message, guildId, viaRest: false });
-    const { shard, seq } = this.discord.dispatch(
-      'MESSAGE_CREATE',
-      messageCreatePayload(message, guildId, author),
-      { guildId },
-      message.id,
+    const message = messageObject(
+      { id: this.ids.next(), channelId, guildId, author, content, mentions },
+      true,
     );
+    this.store(channelId, { message, guildId, viaRest: false });
+    const { shard, seq } = this.discord.dispatch('MESSAGE_CREATE', message, { guildId }, message.id);
     return { message, shard, seq };
   }
 
