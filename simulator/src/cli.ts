@@ -118,7 +118,14 @@ export async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const simulator = await startSimulator(options);
+  let simulator: Awaited<ReturnType<typeof startSimulator>>;
+  try {
+    simulator = await startSimulator(options);
+  } catch (error) {
+    const { host, port } = { ...DefaultSimulatorOptions, ...options };
+    console.error(`shardfleet-sim: cannot listen on ${host}:${port}: ${(error as Error).message}`);
+    process.exit(1);
+  }
   const { guilds, maxConcurrency } = simulator.discord.options;
   console.log(`listening on ${simulator.url}`);
   console.log(
