@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { parseIntents } from '@shardfleet/protocol';
+import { LOG_LEVELS, parseIntents } from '@shardfleet/protocol';
+import { pino } from 'pino';
 import { z } from 'zod';
 import { describeIssues } from './control/validation.js';
 import { DefaultSimulatorOptions, type SimulatorOptions } from './options.js';
@@ -28,6 +29,7 @@ A local Discord (gateway v10, REST under /api/v10, control API under /_sim) on o
   --global-rate-limit N          REST requests per second (default ${DefaultSimulatorOptions.globalRateLimit})
   --invalid-request-limit N      invalid REST requests per 10 min before a ban (default ${DefaultSimulatorOptions.invalidRequestLimit})
   --ledger-limit N               ledger entries kept (default ${DefaultSimulatorOptions.ledgerLimit})
+  --log-level LEVEL              ${LOG_LEVELS.join(', ')} (default info)
   --help                         this text`;
 
 const count = (min: number) => z.coerce.number().int().min(min);
@@ -64,6 +66,7 @@ const flagsSchema = z.object({
   'global-rate-limit': count(1).optional(),
   'invalid-request-limit': count(1).optional(),
   'ledger-limit': count(1).optional(),
+  'log-level': z.enum(LOG_LEVELS).default('info'),
 });
 
 function parseFlags(argv: string[]): Partial<SimulatorOptions> | 'help' {
@@ -102,6 +105,7 @@ function parseFlags(argv: string[]): Partial<SimulatorOptions> | 'help' {
     globalRateLimit: flags['global-rate-limit'],
     invalidRequestLimit: flags['invalid-request-limit'],
     ledgerLimit: flags['ledger-limit'],
+    logger: pino({ name: 'shardfleet-sim', level: flags['log-level'] }),
   };
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
 }

@@ -1,4 +1,5 @@
 import { PRIVILEGED_INTENTS } from '@shardfleet/protocol';
+import type { Logger } from 'pino';
 
 /** Options of a simulated Discord. Every option has a default in {@link DefaultSimulatorOptions}. */
 export interface SimulatorOptions {
@@ -47,6 +48,8 @@ export interface SimulatorOptions {
   invalidRequestLimit: number;
   /** Ledger entries kept; the oldest are dropped past it. @defaultValue `1_000_000` */
   ledgerLimit: number;
+  /** Where the simulator says what happens (identifies, resumes, closes, violations). @defaultValue `null` (silent) */
+  logger: Logger | null;
 }
 
 export const DefaultSimulatorOptions = {
@@ -71,4 +74,5 @@ export const DefaultSimulatorOptions = {
   globalRateLimit: 50,
   invalidRequestLimit: 10_000,
   ledgerLimit: 1_000_000,
+  logger: null,
 } as const satisfies SimulatorOptions;

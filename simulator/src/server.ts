@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { WebSocketServer } from 'ws';
 import { controlRoutes } from './control/controlRoutes.js';
 import { GatewayConnection } from './gateway/GatewayConnection.js';
@@ -36,7 +36,16 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
     invalidRequestLimit: options.invalidRequestLimit,
   });
   const traffic = new TrafficGenerator(discord, options.eventRate, options.seed);
-  const app = Fastify({ bodyLimit: BODY_LIMIT_BYTES, return503OnClosing: true, forceCloseConnections: true });
+  const app: FastifyInstance = Fastify({
+    bodyLimit: BODY_LIMIT_BYTES,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+    // A request log line per REST call would drown the gateway's story; failures are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    ...(options.logger
+      ? { loggerInstance: options.logger.child({ component: 'http' }) as FastifyBaseLogger }
+      : {}),
+  });
   await app.register(restRoutes, { prefix: '/api/v10', discord, messaging, rateLimiter });
   await app.register(controlRoutes, { prefix: '/_sim', discord, messaging, rateLimiter, traffic });
   await app.register(restControlRoutes, { prefix: '/_sim', rateLimiter });

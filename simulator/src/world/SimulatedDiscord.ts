@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { ALL_INTENTS, PRIVILEGED_INTENTS } from '@shardfleet/protocol';
 import { GatewayIntentBits } from 'discord-api-types/v10';
-import { CloseCode } from '../gateway/closeCodes.js';
+import { type Logger, pino } from 'pino';
+import { CloseCode, CloseReason } from '../gateway/closeCodes.js';
 import { intentForEvent } from '../gateway/eventIntents.js';
 import { GatewaySession } from '../gateway/GatewaySession.js';
 import type { SimulatorOptions } from '../options.js';
@@ -75,6 +76,7 @@ export class SimulatedDiscord {
   /** When members of a guild were last requested in full (op 8 allows one such request per 30 s). */
   public readonly allMembersRequestedAt = new Map<string, number>();
   public gatewayUrl = '';
+  public readonly log: Logger;
   private validToken: string | null;
   private sessionStartRemaining: number;
   private sessionPeriodStartedAt = Date.now();
@@ -90,6 +92,7 @@ export class SimulatedDiscord {
   private tokenResets = 0;
 
   public constructor(public readonly options: SimulatorOptions) {
+    this.log = options.logger ?? pino({ enabled: false });
     this.population = new GuildPopulation(options.guilds, options.seed);
     this.bot = botIdentity(options.seed);
     this.ledger = new Ledger(options.ledgerLimit);
@@ -174,10 +177,18 @@ export class SimulatedDiscord {
     if (last !== undefined && now - last < this.options.identifyIntervalMs - IDENTIFY_CLOCK_SLACK_MS) {
       this.violations++;
       stats.violations++;
+      this.log.warn(
+        { shard, bucket, sinceLastMs: now - last },
+        'identify too soon for its bucket: answered op 9 and counted a violation',
+      );
       return { kind: 'invalid-session' };
     }
     this.renewIdentifyBudget();
     if (this.sessionStartRemaining <= 0) {
+      this.log.error(
+        { shard },
+        'identify with the session start limit spent: every session ended, token reset',
+      );
       this.resetToken();
       return {
         kind: 'close',
@@ -204,6 +215,16 @@ export class SimulatedDiscord {
     this.connectionsBySession.set(session, connection);
     stats.session = session.id;
     stats.seq = 0;
+    this.log.info(
+      {
+        shard,
+        shardCount,
+        session: session.id,
+        guilds: guilds.length,
+        remaining: this.sessionStartRemaining,
+      },
+      'identified',
+    );
     return { kind: 'ready', session };
   }
 
@@ -269,6 +290,10 @@ export class SimulatedDiscord {
     const stats = this.stats(session.shard);
     stats.resumes++;
     stats.session = session.id;
+    this.log.info(
+      { shard: session.shard, session: session.id, fromSeq: seq, lastSeq: session.seq },
+      'resumed',
+    );
     return { kind: 'resumed', session };
   }
 
@@ -412,6 +437,7 @@ export class SimulatedDiscord {
   }
 
   public recordClose(shard: number, code: number): void {
+    this.log.info({ shard, code, reason: CloseReason[code as CloseCode] ?? null }, 'connection closed');
     const closes = this.stats(shard).closes;
     closes[code] = (closes[code] ?? 0) + 1;
   }
