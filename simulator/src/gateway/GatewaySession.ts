@@ -5,12 +5,6 @@ export interface FrameSink {
   sendFrame(frame: string): void;
 }
 
-interface ReplayItem {
-  seq: number;
-  frame: string;
-  entry: LedgerEntry;
-}
-
 /** Builds the dispatch frame text around already-serialized data, so data is stringified once. */
 export function dispatchFrame(t: string, seq: number, dataJson: string): string {
   return `{"op":0,"s":${seq},"t":"${t}","d":${dataJson}}`;
@@ -24,7 +18,9 @@ export class GatewaySession {
   public seq = 0;
   public sink: FrameSink | null = null;
   public presence: unknown = null;
-  private readonly replay: (ReplayItem | undefined)[];
+  // The replay buffer is a ring in parallel arrays: no object per dispatch for the collector to trace.
+  private readonly replayFrames: string[];
+  private readonly replayEntries: LedgerEntry[];
   private replayStart = 0;
   private replayLength = 0;
   public expiryTimer: NodeJS.Timeout | null = null;
@@ -37,7 +33,8 @@ export class GatewaySession {
     public readonly largeThreshold: number,
     replayWindow: number,
   ) {
-    this.replay = new Array(replayWindow);
+    this.replayFrames = new Array<string>(replayWindow);
+    this.replayEntries = new Array<LedgerEntry>(replayWindow);
   }
 
   /** Numbers and records a dispatch, and sends it if a connection is attached. */
@@ -45,11 +42,13 @@ export class GatewaySession {
     const seq = ++this.seq;
     const frame = dispatchFrame(t, seq, dataJson);
     const entry: LedgerEntry = { shard: this.shard, session: this.id, seq, t, id: entryId, delivered: false };
-    if (this.replay.length > 0) {
-      const slot = (this.replayStart + this.replayLength) % this.replay.length;
-      this.replay[slot] = { seq, frame, entry };
-      if (this.replayLength < this.replay.length) this.replayLength++;
-      else this.replayStart = (this.replayStart + 1) % this.replay.length;
+    const capacity = this.replayFrames.length;
+    if (capacity > 0) {
+      const slot = (this.replayStart + this.replayLength) % capacity;
+      this.replayFrames[slot] = frame;
+      this.replayEntries[slot] = entry;
+      if (this.replayLength < capacity) this.replayLength++;
+      else this.replayStart = (this.replayStart + 1) % capacity;
     }
     if (this.sink) {
       this.sink.sendFrame(frame);
@@ -64,14 +63,16 @@ export class GatewaySession {
    */
   public replayAfter(seq: number): { ok: boolean; replayed: number } {
     if (seq === this.seq) return { ok: true, replayed: 0 };
-    const oldest = this.replayLength === 0 ? this.seq + 1 : (this.replay[this.replayStart] as ReplayItem).seq;
+    const capacity = this.replayFrames.length;
+    const oldest = this.replayLength === 0 ? this.seq + 1 : (this.replayEntries[this.replayStart] as LedgerEntry).seq;
     if (seq < oldest - 1) return { ok: false, replayed: 0 };
     let replayed = 0;
     for (let i = 0; i < this.replayLength; i++) {
-      const item = this.replay[(this.replayStart + i) % this.replay.length] as ReplayItem;
-      if (item.seq <= seq) continue;
-      this.sink?.sendFrame(item.frame);
-      item.entry.delivered = true;
+      const slot = (this.replayStart + i) % capacity;
+      const entry = this.replayEntries[slot] as LedgerEntry;
+      if (entry.seq <= seq) continue;
+      this.sink?.sendFrame(this.replayFrames[slot] as string);
+      entry.delivered = true;
       replayed++;
     }
     return { ok: true, replayed };

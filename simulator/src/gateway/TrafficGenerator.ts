@@ -8,7 +8,10 @@ const TICK_MS = 10;
 const AUTHORS_PER_GUILD = 20;
 /** Distinct message texts the generator picks from; building a sentence per event would cost more than the rest. */
 const SENTENCES = 512;
-/** At most this much of a second's events in one tick, so a stalled loop does not burst afterwards. */
+/**
+ * A tick catches up on at most this much time. Past its capacity the simulator then delivers what it can
+ * instead of bursting a second's worth of events at once, which would only pile up in socket buffers.
+ */
 const MAX_CATCH_UP_SECONDS = 0.1;
 
 /**
