@@ -2,7 +2,7 @@ import { shardForGuild } from '@shardfleet/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimulatorOptions } from '../options.js';
 import { type RunningSimulator, startSimulator } from '../server.js';
-import { RawGatewayClient, waitUntil } from './gatewayClient.js';
+import { RawGatewayClient, type ReceivedPayload, waitUntil } from './gatewayClient.js';
 
 const TOKEN = 'simulator-token';
 let simulator: RunningSimulator | null = null;
@@ -35,6 +35,17 @@ async function identified(client: RawGatewayClient, extra: Record<string, unknow
   await client.waitFor((p) => p.op === 10);
   client.identify(TOKEN, extra);
   return client.waitFor((p) => p.t === 'READY');
+}
+
+/** Resumes the session of a READY on a new connection and returns the op 9 answer's `d`. */
+async function resumeRefusal(ready: ReceivedPayload): Promise<unknown> {
+  const resumed = connect();
+  await resumed.waitFor((p) => p.op === 10);
+  resumed.send({
+    op: 6,
+    d: { token: TOKEN, session_id: (ready.d as { session_id: string }).session_id, seq: ready.s },
+  });
+  return (await resumed.waitFor((p) => p.op === 9)).d;
 }
 
 afterEach(async () => {
@@ -251,13 +262,7 @@ describe('resume', () => {
     client.terminate();
     await waitUntil(async () => ((await stats()).connections === 0 ? true : undefined));
     for (let i = 0; i < 5; i++) await control('/dispatch', { t: 'TEST_EVENT', d: {}, shard: 0 });
-    const resumed = connect();
-    await resumed.waitFor((p) => p.op === 10);
-    resumed.send({
-      op: 6,
-      d: { token: TOKEN, session_id: (ready.d as { session_id: string }).session_id, seq: ready.s },
-    });
-    expect((await resumed.waitFor((p) => p.op === 9)).d).toBe(false);
+    expect(await resumeRefusal(ready)).toBe(false);
   });
 
   it('forgets a session closed with 1000 by the client', async () => {
@@ -266,13 +271,7 @@ describe('resume', () => {
     const ready = await identified(client);
     client.close(1000);
     await client.waitForClose();
-    const resumed = connect();
-    await resumed.waitFor((p) => p.op === 10);
-    resumed.send({
-      op: 6,
-      d: { token: TOKEN, session_id: (ready.d as { session_id: string }).session_id, seq: ready.s },
-    });
-    expect((await resumed.waitFor((p) => p.op === 9)).d).toBe(false);
+    expect(await resumeRefusal(ready)).toBe(false);
   });
 
   it('sends op 7 and op 9 on demand', async () => {
@@ -346,6 +345,9 @@ describe('control API', () => {
     const response = await control('/disconnect', { shard: 'one' });
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: string }).error).toMatch(/^shard: /);
+    const dispatch = await control('/dispatch', { t: 'TEST_EVENT', d: { guild_id: 'abc' } });
+    expect(dispatch.status).toBe(400);
+    expect(((await dispatch.json()) as { error: string }).error).toMatch(/^d\.guild_id: /);
     const guilds = await control('/guilds', { count: -1 });
     expect(((await guilds.json()) as { error: string }).error).toMatch(/^count: /);
   });

@@ -70,6 +70,18 @@ describe('routing and intents', () => {
     expect(shards[0]!.dispatches('MESSAGE_CREATE')).toHaveLength(0);
   });
 
+  it('routes POST /_sim/dispatch by the guild_id inside the event when no target is given', async () => {
+    await start({ guilds: 40 });
+    const shards = [await readyClient([0, 2], MESSAGES), await readyClient([1, 2], MESSAGES)];
+    const guildId = ((await get('/guilds?shard=1&shard_count=2&limit=1')) as string[])[0] as string;
+    const sent = await post('/dispatch', { t: 'TEST_EVENT', d: { guild_id: guildId, id: '42' } });
+    expect(sent.body).toMatchObject({ shard: 1 });
+    await shards[1]!.waitFor((p) => p.t === 'TEST_EVENT');
+    expect(shards[0]!.dispatches('TEST_EVENT')).toHaveLength(0);
+    const ledger = (await get('/ledger?t=TEST_EVENT')) as { shard: number; id: string }[];
+    expect(ledger).toMatchObject([{ shard: 1, id: '42', delivered: true }]);
+  });
+
   it('sends message content only with MESSAGE_CONTENT, and nothing without GUILD_MESSAGES', async () => {
     await start({ guilds: 1 });
     const withContent = await readyClient([0, 1], MESSAGES | GatewayIntentBits.MessageContent);

@@ -92,9 +92,18 @@ export const controlRoutes: FastifyPluginAsync<ControlRoutesOptions> = async (
   app.post('/dispatch', async (request, reply) => {
     const body = parseOr400(schemas.dispatch, request.body, reply);
     if (!body) return reply;
-    const target = body.shard === undefined ? { guildId: body.guild_id ?? null } : { shard: body.shard };
-    const id = typeof body.d === 'object' && body.d !== null && 'id' in body.d ? String(body.d.id) : null;
-    return discord.dispatch(body.t, body.d ?? null, target, id);
+    const data = (typeof body.d === 'object' && body.d !== null ? body.d : {}) as {
+      id?: unknown;
+      guild_id?: unknown;
+    };
+    // Without an explicit target the event goes where Discord would send it: its own guild_id's shard.
+    const ownGuildId = data.guild_id === undefined || data.guild_id === null ? null : String(data.guild_id);
+    if (ownGuildId !== null && !snowflake.safeParse(ownGuildId).success) {
+      return reply.code(400).send({ error: 'd.guild_id: expected a snowflake (a string of digits)' });
+    }
+    const guildId = body.guild_id ?? ownGuildId;
+    const target = body.shard === undefined ? { guildId } : { shard: body.shard };
+    return discord.dispatch(body.t, body.d ?? null, target, data.id === undefined ? null : String(data.id));
   });
 
   app.post('/disconnect', async (request, reply) => {
@@ -221,6 +230,7 @@ export const controlRoutes: FastifyPluginAsync<ControlRoutesOptions> = async (
     discord.reset();
     messaging.reset();
     rateLimiter.reset();
+    traffic.setRate(discord.options.eventRate);
     return { ok: true };
   });
 };

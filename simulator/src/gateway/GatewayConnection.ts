@@ -98,10 +98,6 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
     return null;
   }
 
-  public get shard(): number | null {
-    return this.session?.shard ?? null;
-  }
-
   public sendFrame(frame: string): void {
     if (this.closed) return;
     if (this.deflate) {

@@ -64,7 +64,8 @@ export class GatewaySession {
   public replayAfter(seq: number): { ok: boolean; replayed: number } {
     if (seq === this.seq) return { ok: true, replayed: 0 };
     const capacity = this.replayFrames.length;
-    const oldest = this.replayLength === 0 ? this.seq + 1 : (this.replayEntries[this.replayStart] as LedgerEntry).seq;
+    const oldest =
+      this.replayLength === 0 ? this.seq + 1 : (this.replayEntries[this.replayStart] as LedgerEntry).seq;
     if (seq < oldest - 1) return { ok: false, replayed: 0 };
     let replayed = 0;
     for (let i = 0; i < this.replayLength; i++) {

@@ -98,10 +98,10 @@ export class TrafficGenerator {
     return traffic;
   }
 
-  /** One member message in a random text channel; returns where it went. */
-  public emitOne(): { shard: number; seq: number | null } {
+  /** One member message in a random text channel. */
+  private emitOne(): void {
     const population = this.discord.population;
-    if (population.size === 0) return { shard: 0, seq: null };
+    if (population.size === 0) return;
     const random = this.random;
     const guild = this.guildTraffic(random.int(0, population.size - 1));
     const message = messageObject(
@@ -116,6 +116,6 @@ export class TrafficGenerator {
       true,
     );
     this.generated++;
-    return this.discord.dispatch('MESSAGE_CREATE', message, { guildId: guild.id }, message.id);
+    this.discord.dispatch('MESSAGE_CREATE', message, { guildId: guild.id }, message.id);
   }
 }

@@ -8,7 +8,7 @@ import { GatewaySession } from '../gateway/GatewaySession.js';
 import type { SimulatorOptions } from '../options.js';
 import { GuildPopulation } from './GuildPopulation.js';
 import { Ledger } from './Ledger.js';
-import { type BotIdentity, botIdentity, guildCreatePayload } from './payloads.js';
+import { type BotIdentity, botIdentity, botUserObject, guildCreatePayload } from './payloads.js';
 
 /**
  * Slack on the identify interval: a client that waits exactly the interval after its own previous send
@@ -239,17 +239,7 @@ export class SimulatedDiscord {
       ready: {
         v: 10,
         user_settings: {},
-        user: {
-          id: this.bot.id,
-          username: this.bot.username,
-          global_name: null,
-          discriminator: '0',
-          avatar: null,
-          bot: true,
-          verified: true,
-          flags: 0,
-          mfa_enabled: true,
-        },
+        user: botUserObject(this.bot),
         guilds: indexes.map((index) => ({ id: this.population.idAt(index), unavailable: true })),
         session_id: session.id,
         session_type: 'normal',
@@ -317,10 +307,6 @@ export class SimulatedDiscord {
     }
     session.expiryTimer = setTimeout(() => this.endSession(session), this.options.sessionTtlMs);
     session.expiryTimer.unref();
-  }
-
-  public connectionOf(session: GatewaySession): ClosableConnection | undefined {
-    return this.connectionsBySession.get(session);
   }
 
   public isConnected(shard: number): boolean {
