@@ -207,10 +207,13 @@ describe('identify limits', () => {
     expect(await third.waitForClose()).toBe(4004);
     expect(await first.waitForClose()).toBe(4004);
     expect(await second.waitForClose()).toBe(4004);
-    const rest = await fetch(`${simulator?.url}/api/v10/users/@me`, {
-      headers: { authorization: `Bot ${TOKEN}` },
-    });
-    expect(rest.status).toBe(401);
+    const me = () =>
+      fetch(`${simulator?.url}/api/v10/users/@me`, { headers: { authorization: `Bot ${TOKEN}` } });
+    expect((await me()).status).toBe(401);
+    expect((await control('/reset', {})).status).toBe(200);
+    expect((await me()).status).toBe(200);
+    expect(await stats()).toMatchObject({ identifies: 0, tokenResets: 0, sessionStartRemaining: 2 });
+    await identified(connect());
   });
 });
 
