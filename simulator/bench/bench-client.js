@@ -81,3 +81,6 @@ process.on('message', (message) => {
     process.exit(0);
   }
 });
+
+// Never outlive the benchmark that started this process.
+process.on('disconnect', () => process.exit(0));

@@ -49,3 +49,6 @@ process.on('message', (command) => {
   if (command.type === 'rate') rate = command.rate;
   if (command.type === 'exit') process.exit(0);
 });
+
+// Never outlive the benchmark that started this process.
+process.on('disconnect', () => process.exit(0));

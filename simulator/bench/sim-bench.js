@@ -14,7 +14,25 @@ const WARMUP_MS = 1_000;
 const WINDOW_MS = Number(process.env.BENCH_WINDOW_MS ?? 4_000);
 const TOKEN = 'simulator-token';
 
+const DEADLINE_MS = 300_000;
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Every child dies with this process, whatever ends it, and the whole run is bounded in time.
+const children = new Set();
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+setTimeout(() => {
+  console.error(`bench:sim: still running after ${DEADLINE_MS / 1_000} s; stopping`);
+  process.exit(1);
+}, DEADLINE_MS).unref();
+
+function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
 
 function nextMessage(child, type) {
   return new Promise((resolve) => {
@@ -30,19 +48,21 @@ function nextMessage(child, type) {
 
 async function startSimulator() {
   // Run the bin itself, so the simulator gets the Node flags of its shebang, as a user's would.
-  const child = spawn(
-    path.join(here, '../bin/shardfleet-sim.js'),
-    [
-      '--port',
-      '0',
-      '--guilds',
-      String(SHARDS * 1_000),
-      '--max-concurrency',
-      String(SHARDS),
-      '--identify-interval-ms',
-      '0',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+  const child = track(
+    spawn(
+      path.join(here, '../bin/shardfleet-sim.js'),
+      [
+        '--port',
+        '0',
+        '--guilds',
+        String(SHARDS * 1_000),
+        '--max-concurrency',
+        String(SHARDS),
+        '--identify-interval-ms',
+        '0',
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    ),
   );
   // Keep reading stdout after the match: a closed pipe would kill the simulator on its next line.
   return new Promise((resolve, reject) => {
@@ -79,7 +99,7 @@ async function measure(setRate, client) {
 }
 
 function startClient(url) {
-  return fork(path.join(here, 'bench-client.js'), [url, String(SHARDS), TOKEN]);
+  return track(fork(path.join(here, 'bench-client.js'), [url, String(SHARDS), TOKEN]));
 }
 
 const simulator = await startSimulator();
@@ -98,7 +118,7 @@ simClient.send({ type: 'exit' });
 const simulatorExited = once(simulator.child, 'exit');
 simulator.child.kill('SIGTERM');
 
-const raw = fork(path.join(here, 'raw-ws-server.js'), [JSON.stringify(JSON.parse(frame).d)]);
+const raw = track(fork(path.join(here, 'raw-ws-server.js'), [JSON.stringify(JSON.parse(frame).d)]));
 const { url: rawUrl } = await nextMessage(raw, 'listening');
 const rawClient = startClient(rawUrl);
 await nextMessage(rawClient, 'ready');
