@@ -14,6 +14,12 @@ import { SimulatedDiscord } from './world/SimulatedDiscord.js';
 /** Largest REST body accepted: ten files at the 10 MiB attachment limit, plus the multipart envelope. */
 const BODY_LIMIT_BYTES = 101 * 1_024 * 1_024;
 
+function decodeAtSigns(url: string): string {
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
+  return path.replaceAll(/%40/gi, '@') + (query === -1 ? '' : url.slice(query));
+}
+
 export interface RunningSimulator {
   /** Base HTTP URL (REST is under `${url}/api/v10`, the control API under `${url}/_sim`). */
   readonly url: string;
@@ -40,6 +46,8 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
     bodyLimit: BODY_LIMIT_BYTES,
     return503OnClosing: true,
     forceCloseConnections: true,
+    // Clients percent-encode `@` in ids such as `@original`, and Discord accepts both spellings.
+    rewriteUrl: (request) => decodeAtSigns(request.url ?? '/'),
     // A request log line per REST call would drown the gateway's story; failures are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     ...(options.logger

@@ -31,6 +31,8 @@ export interface RestRouteSpec extends RouteLimit {
  * | POST /interactions/{interaction_id}/{interaction_token}/callback | 50 | 1 s | id + token | exempt |
  * | PUT /applications/{application_id}/commands | 10 | 10 s | - | counted |
  * | GET /applications/{application_id}/commands | 50 | 1 s | - | counted |
+ * | POST /webhooks/{application_id}/{interaction_token} | 5 | 2 s | id + token | exempt |
+ * | GET, PATCH /webhooks/{application_id}/{interaction_token}/messages/@original | 5 | 2 s | id + token | exempt |
  */
 export const RestRouteTable = {
   'GET /gateway': { limit: 50, windowMs: 1_000, global: false, major: [] },
@@ -48,6 +50,24 @@ export const RestRouteTable = {
   },
   'PUT /applications/{application_id}/commands': { limit: 10, windowMs: 10_000, global: true, major: [] },
   'GET /applications/{application_id}/commands': { limit: 50, windowMs: 1_000, global: true, major: [] },
+  'POST /webhooks/{application_id}/{interaction_token}': {
+    limit: 5,
+    windowMs: 2_000,
+    global: false,
+    major: ['application_id', 'interaction_token'],
+  },
+  'GET /webhooks/{application_id}/{interaction_token}/messages/@original': {
+    limit: 5,
+    windowMs: 2_000,
+    global: false,
+    major: ['application_id', 'interaction_token'],
+  },
+  'PATCH /webhooks/{application_id}/{interaction_token}/messages/@original': {
+    limit: 5,
+    windowMs: 2_000,
+    global: false,
+    major: ['application_id', 'interaction_token'],
+  },
 } as const satisfies Record<string, RestRouteSpec>;
 
 /** A route template as Discord's documentation writes it: `POST /channels/{channel_id}/messages`. */

@@ -27,6 +27,9 @@ export interface RestRoutesOptions {
 const PUBLIC_ROUTES: ReadonlySet<RestRouteTemplate> = new Set([
   'GET /gateway',
   'POST /interactions/{interaction_id}/{interaction_token}/callback',
+  'POST /webhooks/{application_id}/{interaction_token}',
+  'GET /webhooks/{application_id}/{interaction_token}/messages/@original',
+  'PATCH /webhooks/{application_id}/{interaction_token}/messages/@original',
 ]);
 
 const UNAUTHORIZED = { message: '401: Unauthorized', code: 0 };
@@ -181,22 +184,29 @@ export const restRoutes: FastifyPluginAsync<RestRoutesOptions> = async (
   route('GET /oauth2/applications/@me', async () => applicationObject(discord.bot));
   route('GET /applications/@me', async () => applicationObject(discord.bot));
 
-  route('POST /channels/{channel_id}/messages', async (request) => {
-    const { channel_id: channelId } = request.params as Params;
+  /** A message body (JSON, or multipart with files) with its attachments stored under `scope`. */
+  const readOutgoingMessage = async (request: FastifyRequest, scope: string) => {
     const { body, files } = await readMessageRequest(request);
     const message = parseMessageBody(body, files.length);
     const metadataById = new Map(message.attachments.map((metadata) => [metadata.id, metadata]));
-    const attachments = files.map((file) =>
-      attachmentObject(file, metadataById.get(file.id), channelId as string, messaging.nextId()),
-    );
-    return messaging.createBotMessage(channelId as string, {
+    return {
       content: message.content,
       embeds: message.embeds,
       components: message.components,
-      attachments,
+      attachments: files.map((file) =>
+        attachmentObject(file, metadataById.get(file.id), scope, messaging.nextId()),
+      ),
       ...(message.nonce === undefined ? {} : { nonce: message.nonce }),
       ...(message.messageReference === undefined ? {} : { messageReference: message.messageReference }),
-    });
+    };
+  };
+
+  route('POST /channels/{channel_id}/messages', async (request) => {
+    const { channel_id: channelId } = request.params as Params;
+    return messaging.createBotMessage(
+      channelId as string,
+      await readOutgoingMessage(request, channelId as string),
+    );
   });
 
   route('GET /channels/{channel_id}/messages', async (request) => {
@@ -224,6 +234,24 @@ export const restRoutes: FastifyPluginAsync<RestRoutesOptions> = async (
       },
       resource: { type, ...(message ? { message } : {}) },
     };
+  });
+
+  route('POST /webhooks/{application_id}/{interaction_token}', async (request, reply) => {
+    const { application_id: applicationId, interaction_token: token } = request.params as Params;
+    const fields = await readOutgoingMessage(request, applicationId as string);
+    const message = messaging.followUp(applicationId as string, token as string, fields);
+    return (request.query as Params).wait === 'true' ? message : reply.code(204).send();
+  });
+
+  route('GET /webhooks/{application_id}/{interaction_token}/messages/@original', async (request) => {
+    const { application_id: applicationId, interaction_token: token } = request.params as Params;
+    return messaging.originalResponse(applicationId as string, token as string);
+  });
+
+  route('PATCH /webhooks/{application_id}/{interaction_token}/messages/@original', async (request) => {
+    const { application_id: applicationId, interaction_token: token } = request.params as Params;
+    const fields = await readOutgoingMessage(request, applicationId as string);
+    return messaging.editOriginalResponse(applicationId as string, token as string, fields);
   });
 
   route('PUT /applications/{application_id}/commands', async (request) => {

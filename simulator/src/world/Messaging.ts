@@ -13,6 +13,19 @@ import type { SimulatedDiscord } from './SimulatedDiscord.js';
 
 /** Interactions must be answered within 3 s, as on Discord. */
 export const INTERACTION_RESPONSE_WINDOW_MS = 3_000;
+/** An interaction token works for follow-ups and edits for 15 minutes. */
+export const INTERACTION_TOKEN_TTL_MS = 900_000;
+/** Callback types that show a message now (4) or later, through an edit of the original (5). */
+const CHANNEL_MESSAGE_WITH_SOURCE = 4;
+const DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE = 5;
+
+/** The message fields an interaction response, follow-up or edit may carry. */
+export interface ResponseMessageFields {
+  content?: string;
+  embeds?: unknown[];
+  components?: unknown[];
+  attachments?: unknown[];
+}
 
 export interface StoredMessage {
   message: SimMessage;
@@ -29,6 +42,9 @@ export interface SimInteraction {
   commandName: string;
   createdAt: number;
   response: { type: number; data?: unknown; at: number } | null;
+  /** The message of the response (`@original`), once there is one. */
+  originalMessageId: string | null;
+  followUpMessageIds: string[];
 }
 
 export interface ApplicationCommand {
@@ -79,6 +95,8 @@ export class SnowflakeGenerator {
 export class Messaging {
   private readonly messagesByChannel = new Map<string, StoredMessage[]>();
   private readonly interactions = new Map<string, SimInteraction>();
+  private readonly interactionsByToken = new Map<string, SimInteraction>();
+  private readonly messagesById = new Map<string, StoredMessage>();
   private readonly commandsByApplication = new Map<string, ApplicationCommand[]>();
   private readonly ids = new SnowflakeGenerator(4n);
 
@@ -95,6 +113,7 @@ export class Messaging {
       this.messagesByChannel.set(channelId, list);
     }
     list.push(stored);
+    this.messagesById.set(stored.message.id, stored);
   }
 
   private requireGuildOfChannel(channelId: string): number {
@@ -198,8 +217,11 @@ export class Messaging {
       commandName: input.name,
       createdAt: Date.now(),
       response: null,
+      originalMessageId: null,
+      followUpMessageIds: [],
     };
     this.interactions.set(interaction.id, interaction);
+    this.interactionsByToken.set(interaction.token, interaction);
     const channel = population.channel(input.channelId);
     const payload = {
       id: interaction.id,
@@ -247,21 +269,95 @@ export class Messaging {
       throw new MessagingError(404, 10_062, 'Unknown interaction');
     }
     interaction.response = { type, data, at: Date.now() };
-    if (type !== 4) return { message: null };
-    const fields = (data ?? {}) as { content?: string; embeds?: unknown[]; components?: unknown[] };
-    const message = this.createBotMessage(interaction.channelId, {
+    if (type !== CHANNEL_MESSAGE_WITH_SOURCE) return { message: null };
+    const message = this.createResponseMessage(interaction, (data ?? {}) as ResponseMessageFields);
+    interaction.originalMessageId = message.id;
+    return { message };
+  }
+
+  private createResponseMessage(interaction: SimInteraction, fields: ResponseMessageFields): SimMessage {
+    return this.createBotMessage(interaction.channelId, {
       content: fields.content ?? '',
       embeds: fields.embeds ?? [],
       components: fields.components ?? [],
+      attachments: fields.attachments ?? [],
       type: 20,
       interactionMetadata: { id: interaction.id, type: 2, name: interaction.commandName },
     });
-    return { message };
+  }
+
+  /** The interaction behind a webhook URL `/webhooks/{application_id}/{token}`, while its token is valid. */
+  private interactionOfWebhook(applicationId: string, token: string): SimInteraction {
+    const interaction = this.interactionsByToken.get(token);
+    if (!interaction || applicationId !== this.discord.bot.id) {
+      throw new MessagingError(404, 10_015, 'Unknown Webhook');
+    }
+    if (Date.now() - interaction.createdAt > INTERACTION_TOKEN_TTL_MS) {
+      throw new MessagingError(401, 50_027, 'Invalid Webhook Token');
+    }
+    return interaction;
+  }
+
+  /** GET /webhooks/{application_id}/{token}/messages/@original. */
+  public originalResponse(applicationId: string, token: string): SimMessage {
+    const interaction = this.interactionOfWebhook(applicationId, token);
+    const stored = interaction.originalMessageId
+      ? this.messagesById.get(interaction.originalMessageId)
+      : undefined;
+    if (!stored) throw new MessagingError(404, 10_008, 'Unknown Message');
+    return stored.message;
+  }
+
+  /**
+   * PATCH /webhooks/{application_id}/{token}/messages/@original: after a deferred response it posts the
+   * message (MESSAGE_CREATE); after a message response it edits it (MESSAGE_UPDATE).
+   */
+  public editOriginalResponse(
+    applicationId: string,
+    token: string,
+    fields: ResponseMessageFields,
+  ): SimMessage {
+    const interaction = this.interactionOfWebhook(applicationId, token);
+    const stored = interaction.originalMessageId
+      ? this.messagesById.get(interaction.originalMessageId)
+      : undefined;
+    if (!stored) {
+      if (interaction.response?.type !== DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE) {
+        throw new MessagingError(404, 10_008, 'Unknown Message');
+      }
+      const message = this.createResponseMessage(interaction, fields);
+      interaction.originalMessageId = message.id;
+      return message;
+    }
+    const message = stored.message;
+    if (fields.content !== undefined) message.content = fields.content;
+    if (fields.embeds !== undefined) message.embeds = fields.embeds;
+    if (fields.components !== undefined) message.components = fields.components;
+    if (fields.attachments !== undefined) message.attachments = fields.attachments;
+    message.edited_timestamp = new Date().toISOString();
+    this.discord.dispatch(
+      'MESSAGE_UPDATE',
+      { ...message, guild_id: stored.guildId },
+      { guildId: stored.guildId },
+      message.id,
+    );
+    return message;
+  }
+
+  /** POST /webhooks/{application_id}/{token}: a follow-up message, allowed once the interaction was answered. */
+  public followUp(applicationId: string, token: string, fields: ResponseMessageFields): SimMessage {
+    const interaction = this.interactionOfWebhook(applicationId, token);
+    if (!interaction.response) throw new MessagingError(404, 10_015, 'Unknown Webhook');
+    const message = this.createResponseMessage(interaction, fields);
+    interaction.followUpMessageIds.push(message.id);
+    return message;
   }
 
   public reset(): void {
     this.messagesByChannel.clear();
+    this.messagesById.clear();
     this.interactions.clear();
+    this.interactionsByToken.clear();
     this.commandsByApplication.clear();
   }
 }

@@ -211,7 +211,7 @@ export interface SimMessage {
   attachments: unknown[];
   embeds: unknown[];
   timestamp: string;
-  edited_timestamp: null;
+  edited_timestamp: string | null;
   flags: number;
   components: unknown[];
   id: string;

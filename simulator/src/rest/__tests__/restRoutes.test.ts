@@ -270,6 +270,65 @@ describe('REST routes through @discordjs/rest', () => {
     expect(await again.json()).toMatchObject({ code: 40_060 });
   });
 
+  it('answers a deferred interaction by editing @original, edits it again, and sends a follow-up', async () => {
+    const client = rest();
+    const applicationId = sim.discord.bot.id;
+    await client.put(Routes.applicationCommands(applicationId), {
+      body: [{ name: 'slow', description: 'Thinks first', type: 1 }],
+    });
+    const channel = textChannel();
+    const { interaction } = sim.messaging.createInteraction({
+      channelId: channel,
+      name: 'slow',
+      memberIndex: 1,
+    });
+    // Interaction webhooks authenticate with their token in the URL, as @discordjs/core calls them.
+    const webhook = rest(null);
+    const original = Routes.webhookMessage(applicationId, interaction.token, '@original');
+
+    const early = await webhook
+      .patch(original, { body: { content: 'too early' }, auth: false })
+      .catch((error) => error);
+    expect(early).toBeInstanceOf(DiscordAPIError);
+    expect((early as DiscordAPIError).code).toBe(10_008);
+
+    await webhook.post(Routes.interactionCallback(interaction.id, interaction.token), {
+      body: { type: 5 },
+      auth: false,
+    });
+    const posted = (await webhook.patch(original, {
+      body: { content: 'done thinking' },
+      auth: false,
+    })) as APIMessage;
+    expect(posted).toMatchObject({ content: 'done thinking', channel_id: channel, edited_timestamp: null });
+    const edited = (await webhook.patch(original, {
+      body: { content: 'edited' },
+      auth: false,
+    })) as APIMessage;
+    expect(edited.id).toBe(posted.id);
+    expect(edited.edited_timestamp).not.toBeNull();
+    expect(((await webhook.get(original, { auth: false })) as APIMessage).content).toBe('edited');
+
+    const followUp = (await webhook.post(Routes.webhook(applicationId, interaction.token), {
+      body: { content: 'one more thing' },
+      query: new URLSearchParams({ wait: 'true' }),
+      auth: false,
+    })) as APIMessage;
+    expect(followUp.content).toBe('one more thing');
+    expect(sim.messaging.messages(channel, { viaRest: true }).map((message) => message.content)).toEqual([
+      'edited',
+      'one more thing',
+    ]);
+
+    const unknown = await webhook
+      .patch(Routes.webhookMessage(applicationId, 'not-a-token', '@original'), {
+        body: { content: 'x' },
+        auth: false,
+      })
+      .catch((error) => error);
+    expect((unknown as DiscordAPIError).code).toBe(10_015);
+  });
+
   it('validates command bodies and refuses another application with 403, counted invalid', async () => {
     const client = rest(TOKEN, { retries: 0 });
     await expect(
