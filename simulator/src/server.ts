@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { WebSocketServer } from 'ws';
 import { controlRoutes } from './control/controlRoutes.js';
+import { SimulatorControl } from './control/SimulatorControl.js';
 import { GatewayConnection } from './gateway/GatewayConnection.js';
 import { TrafficGenerator } from './gateway/TrafficGenerator.js';
 import { DefaultSimulatorOptions, type SimulatorOptions } from './options.js';
@@ -28,6 +29,8 @@ export interface RunningSimulator {
   readonly discord: SimulatedDiscord;
   readonly messaging: Messaging;
   readonly rateLimiter: RestRateLimiter;
+  /** The control API client for this simulator. */
+  readonly control: SimulatorControl;
   readonly app: FastifyInstance;
   close(): Promise<void>;
 }
@@ -87,6 +90,7 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
     discord,
     messaging,
     rateLimiter,
+    control: new SimulatorControl(url),
     app,
     async close() {
       traffic.stop();

@@ -4,6 +4,7 @@ import { shardForGuild } from '@shardfleet/protocol';
 import { GatewayIntentBits } from 'discord-api-types/v10';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimulatorOptions } from '../options.js';
+import type { SimulatorControl } from '../control/SimulatorControl.js';
 import { type RunningSimulator, startSimulator } from '../server.js';
 import { waitUntil } from './gatewayClient.js';
 
@@ -49,18 +50,7 @@ function createManager(options: Partial<ConstructorParameters<typeof WebSocketMa
   return { manager, dispatches, ready, resumed, closes };
 }
 
-async function simStats(): Promise<any> {
-  return (await fetch(`${simulator?.url}/_sim/stats`)).json();
-}
-
-async function control(path: string, body: unknown): Promise<any> {
-  const response = await fetch(`${simulator?.url}/_sim${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return response.json();
-}
+const sim = () => simulator?.control as SimulatorControl;
 
 function expectContiguous(seqs: number[]): void {
   const sorted = [...new Set(seqs)].sort((a, b) => a - b);
@@ -82,13 +72,11 @@ describe('@discordjs/ws against the simulator', () => {
     await ws.connect();
     expect(await ws.getShardCount()).toBe(4);
     await waitUntil(() => (ready.size === 4 ? true : undefined), 20_000, 'four READY shards');
-    const stats = await simStats();
+    const stats = await sim().stats();
     expect(stats.violations).toBe(0);
     expect(stats.identifies).toBe(4);
     for (let shard = 0; shard < 4; shard++) {
-      const expected = (await (
-        await fetch(`${simulator?.url}/_sim/guilds?shard=${shard}&shard_count=4`)
-      ).json()) as string[];
+      const expected = await sim().guilds({ shard, shardCount: 4 });
       expect(expected.length).toBeGreaterThan(800);
       const received = await waitUntil(() => {
         const ids = dispatches
@@ -109,23 +97,22 @@ describe('@discordjs/ws against the simulator', () => {
     await waitUntil(() =>
       dispatches.filter((d) => d.t === 'MESSAGE_CREATE').length > 20 ? true : undefined,
     );
-    expect(await control('/disconnect', { shard: 0, code: 4000 })).toEqual({ closed: 1 });
+    expect(await sim().disconnect(0, 4000)).toEqual({ closed: 1 });
     await waitUntil(() => (resumed.length === 1 ? true : undefined), 10_000, 'RESUMED');
     const afterResume = dispatches.length;
     await waitUntil(() => (dispatches.length > afterResume + 20 ? true : undefined));
-    await control('/traffic', { rate: 0 });
-    const stats = await simStats();
+    await sim().setTraffic(0);
+    const stats = await sim().stats();
     expect(stats.identifies).toBe(1);
     expect(stats.resumes).toBe(1);
-    expect(stats.shards['0'].replayed).toBeGreaterThan(0);
-    const lastSeq = stats.shards['0'].seq;
+    const shard = stats.shards['0']!;
+    expect(shard.replayed).toBeGreaterThan(0);
+    const lastSeq = shard.seq;
     await waitUntil(() => (dispatches.some((d) => d.s === lastSeq) ? true : undefined));
     expectContiguous(dispatches.map((d) => d.s));
-    const ledger = (await (await fetch(`${simulator?.url}/_sim/ledger?shard=0&t=MESSAGE_CREATE`)).json()) as {
-      id: string;
-    }[];
+    const ledger = await sim().ledger({ shard: 0, t: 'MESSAGE_CREATE' });
     const seen = new Set(dispatches.filter((d) => d.t === 'MESSAGE_CREATE').map((d) => d.d.id as string));
-    expect(ledger.filter((entry) => !seen.has(entry.id))).toEqual([]);
+    expect(ledger.filter((entry) => !seen.has(entry.id as string))).toEqual([]);
   }, 30_000);
 
   it('a bad token ends in close 4004 and no retry', async () => {
@@ -138,13 +125,13 @@ describe('@discordjs/ws against the simulator', () => {
     await ws.connect().catch(() => undefined);
     await waitUntil(() => (closes.length > 0 ? true : undefined), 10_000, 'the close');
     expect(closes[0]?.code).toBe(4004);
-    const stats = await simStats();
+    const stats = await sim().stats();
     expect(stats.identifies).toBe(0);
     expect(stats.connections).toBe(0);
     // No reconnect follows: discord.js would have reconnected within its 500 ms retry delay.
     await expect(
       waitUntil(
-        async () => ((await simStats()).shards['0']?.closes['4004'] > 1 ? true : undefined),
+        async () => (((await sim().stats()).shards['0']?.closes['4004'] ?? 0) > 1 ? true : undefined),
         2_000,
         'a second attempt',
       ),

@@ -1,6 +1,7 @@
 import { shardForGuild } from '@shardfleet/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimulatorOptions } from '../options.js';
+import type { SimulatorControl } from '../control/SimulatorControl.js';
 import { type RunningSimulator, startSimulator } from '../server.js';
 import { RawGatewayClient, type ReceivedPayload, waitUntil } from './gatewayClient.js';
 
@@ -19,9 +20,8 @@ function connect(query = '?v=10&encoding=json'): RawGatewayClient {
   return client;
 }
 
-async function stats(): Promise<Record<string, any>> {
-  return (await fetch(`${simulator?.url}/_sim/stats`)).json() as Promise<Record<string, any>>;
-}
+const sim = () => simulator?.control as SimulatorControl;
+const stats = () => sim().stats();
 
 async function control(path: string, body: unknown): Promise<Response> {
   return fetch(`${simulator?.url}/_sim${path}`, {
@@ -74,9 +74,7 @@ describe('gateway handshake', () => {
       expect(guild.unavailable).toBe(true);
       expect(shardForGuild(guild.id, 3)).toBe(1);
     }
-    const expected = (await (
-      await fetch(`${simulator?.url}/_sim/guilds?shard=1&shard_count=3`)
-    ).json()) as string[];
+    const expected = await sim().guilds({ shard: 1, shardCount: 3 });
     expect(guildIds.map((g) => g.id).sort()).toEqual([...expected].sort());
     await waitUntil(() => (client.dispatches('GUILD_CREATE').length === guildIds.length ? true : undefined));
     expect(ready.s).toBe(1);
@@ -100,7 +98,7 @@ describe('gateway handshake', () => {
     await start();
     const client = connect();
     await identified(client);
-    expect((await control('/heartbeat', { shard: 0 })).status).toBe(200);
+    await sim().requestHeartbeat(0);
     await client.waitFor((p) => p.op === 1);
   });
 });
@@ -185,7 +183,7 @@ describe('identify limits', () => {
     expect((await sameBucket.waitFor((p) => p.op === 9)).d).toBe(false);
     const after = await stats();
     expect(after.violations).toBe(1);
-    expect(after.shards['2'].violations).toBe(1);
+    expect(after.shards['2']?.violations).toBe(1);
     expect(after.identifies).toBe(2);
   });
 
@@ -210,7 +208,7 @@ describe('identify limits', () => {
     const me = () =>
       fetch(`${simulator?.url}/api/v10/users/@me`, { headers: { authorization: `Bot ${TOKEN}` } });
     expect((await me()).status).toBe(401);
-    expect((await control('/reset', {})).status).toBe(200);
+    await sim().reset();
     expect((await me()).status).toBe(200);
     expect(await stats()).toMatchObject({ identifies: 0, tokenResets: 0, sessionStartRemaining: 2 });
     await identified(connect());
@@ -232,8 +230,10 @@ describe('resume', () => {
       'the connection to drop',
     );
     for (let i = 0; i < 5; i++) {
-      const response = await control('/dispatch', { t: 'TEST_EVENT', d: { n: i }, shard: 0 });
-      expect(await response.json()).toMatchObject({ shard: 0, seq: lastSeen + 1 + i });
+      expect(await sim().dispatch({ t: 'TEST_EVENT', d: { n: i }, shard: 0 })).toMatchObject({
+        shard: 0,
+        seq: lastSeen + 1 + i,
+      });
     }
     const resumed = connect();
     await resumed.waitFor((p) => p.op === 10);
@@ -252,9 +252,7 @@ describe('resume', () => {
     const after = await stats();
     expect(after.resumes).toBe(1);
     expect(after.identifies).toBe(1);
-    const ledger = (await (
-      await fetch(`${simulator?.url}/_sim/ledger?shard=0&t=TEST_EVENT`)
-    ).json()) as any[];
+    const ledger = await sim().ledger({ shard: 0, t: 'TEST_EVENT' });
     expect(ledger.map((entry) => entry.delivered)).toEqual([true, true, true, true, true]);
   });
 
@@ -264,7 +262,7 @@ describe('resume', () => {
     const ready = await identified(client);
     client.terminate();
     await waitUntil(async () => ((await stats()).connections === 0 ? true : undefined));
-    for (let i = 0; i < 5; i++) await control('/dispatch', { t: 'TEST_EVENT', d: {}, shard: 0 });
+    for (let i = 0; i < 5; i++) await sim().dispatch({ t: 'TEST_EVENT', d: {}, shard: 0 });
     expect(await resumeRefusal(ready)).toBe(false);
   });
 
@@ -281,11 +279,11 @@ describe('resume', () => {
     await start({ guilds: 1 });
     const client = connect();
     await identified(client);
-    expect((await control('/reconnect', { shard: 0 })).status).toBe(200);
+    await sim().reconnect(0);
     await client.waitFor((p) => p.op === 7);
-    expect((await control('/invalidate', { shard: 0, resumable: true })).status).toBe(200);
+    await sim().invalidate(0, true);
     expect((await client.waitFor((p) => p.op === 9)).d).toBe(true);
-    expect((await control('/reconnect', { shard: 5 })).status).toBe(409);
+    await expect(sim().reconnect(5)).rejects.toMatchObject({ status: 409, message: /^shard: 5 has no open/ });
   });
 });
 
@@ -294,13 +292,9 @@ describe('commands', () => {
     await start({ guilds: 400, seed: 7 });
     const client = connect();
     await identified(client);
-    const guilds = (await (await fetch(`${simulator?.url}/_sim/guilds`)).json()) as string[];
     let big: { id: string; member_count: number } | undefined;
-    for (const id of guilds) {
-      const guild = (await (await fetch(`${simulator?.url}/_sim/guilds/${id}`)).json()) as {
-        id: string;
-        member_count: number;
-      };
+    for (const id of await sim().guilds()) {
+      const guild = await sim().guild(id);
       if (guild.member_count > 1_000) {
         big = guild;
         break;
@@ -334,11 +328,11 @@ describe('commands', () => {
       d: { since: null, activities: [{ name: 'tests', type: 0 }], status: 'idle', afk: false },
     });
     const recorded = await waitUntil(async () => {
-      const commands = (await (await fetch(`${simulator?.url}/_sim/commands?shard=0&op=3`)).json()) as any[];
+      const commands = await sim().commands({ shard: 0, op: 3 });
       return commands.length === 1 ? commands : undefined;
     });
-    expect(recorded[0].d).toMatchObject({ status: 'idle' });
-    expect((await stats()).shards['0'].commands).toBe(3);
+    expect(recorded[0]?.d).toMatchObject({ status: 'idle' });
+    expect((await stats()).shards['0']?.commands).toBe(3);
   });
 });
 
@@ -362,7 +356,7 @@ describe('control API', () => {
         await fetch(`${simulator?.url}/api/v10/gateway/bot`, { headers: { authorization: `Bot ${TOKEN}` } })
       ).json()) as { shards: number };
     expect((await gatewayBot()).shards).toBe(4);
-    expect((await control('/guilds', { count: 5_000 })).status).toBe(200);
+    await sim().setGuildCount(5_000);
     expect((await gatewayBot()).shards).toBe(8);
   });
 });

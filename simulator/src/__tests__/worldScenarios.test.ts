@@ -4,6 +4,7 @@ import { shardForGuild } from '@shardfleet/protocol';
 import { GatewayIntentBits, Routes } from 'discord-api-types/v10';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimulatorOptions } from '../options.js';
+import type { SimulatorControl } from '../control/SimulatorControl.js';
 import { type RunningSimulator, startSimulator } from '../server.js';
 import { RawGatewayClient, waitUntil } from './gatewayClient.js';
 
@@ -26,22 +27,11 @@ async function readyClient(shard: [number, number], intents: number): Promise<Ra
   return client;
 }
 
-async function post(path: string, body: unknown): Promise<any> {
-  const response = await fetch(`${simulator?.url}/_sim${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: response.status, body: await response.json() };
-}
-
-async function get(path: string): Promise<any> {
-  return (await fetch(`${simulator?.url}/_sim${path}`)).json();
-}
+const sim = () => simulator?.control as SimulatorControl;
 
 async function channelOf(guildId: string): Promise<string> {
-  const guild = await get(`/guilds/${guildId}`);
-  return guild.channels.find((channel: { type: number }) => channel.type === 0).id;
+  const guild = await sim().guild(guildId);
+  return guild.channels.find((channel) => channel.type === 0)?.id as string;
 }
 
 afterEach(async () => {
@@ -59,26 +49,26 @@ describe('routing and intents', () => {
     await start({ guilds: 40 });
     const intents = MESSAGES | GatewayIntentBits.MessageContent;
     const shards = [await readyClient([0, 2], intents), await readyClient([1, 2], intents)];
-    const guildId = ((await get('/guilds?shard=1&shard_count=2&limit=1')) as string[])[0] as string;
+    const guildId = (await sim().guilds({ shard: 1, shardCount: 2, limit: 1 }))[0] as string;
     expect(shardForGuild(guildId, 2)).toBe(1);
-    const sent = await post('/messages', { channel_id: await channelOf(guildId), content: '!test-command' });
-    expect(sent.status).toBe(200);
-    expect(sent.body.shard).toBe(1);
+    const sent = await sim().typeMessage({ channelId: await channelOf(guildId), content: '!test-command' });
+    expect(sent.shard).toBe(1);
     const arrived = await shards[1]!.waitFor((p) => p.t === 'MESSAGE_CREATE');
-    expect(arrived.d).toMatchObject({ id: sent.body.id, guild_id: guildId, content: '!test-command' });
-    expect(arrived.s).toBe(sent.body.seq);
+    expect(arrived.d).toMatchObject({ id: sent.id, guild_id: guildId, content: '!test-command' });
+    expect(arrived.s).toBe(sent.seq);
     expect(shards[0]!.dispatches('MESSAGE_CREATE')).toHaveLength(0);
   });
 
   it('routes POST /_sim/dispatch by the guild_id inside the event when no target is given', async () => {
     await start({ guilds: 40 });
     const shards = [await readyClient([0, 2], MESSAGES), await readyClient([1, 2], MESSAGES)];
-    const guildId = ((await get('/guilds?shard=1&shard_count=2&limit=1')) as string[])[0] as string;
-    const sent = await post('/dispatch', { t: 'TEST_EVENT', d: { guild_id: guildId, id: '42' } });
-    expect(sent.body).toMatchObject({ shard: 1 });
+    const guildId = (await sim().guilds({ shard: 1, shardCount: 2, limit: 1 }))[0] as string;
+    expect(await sim().dispatch({ t: 'TEST_EVENT', d: { guild_id: guildId, id: '42' } })).toMatchObject({
+      shard: 1,
+    });
     await shards[1]!.waitFor((p) => p.t === 'TEST_EVENT');
     expect(shards[0]!.dispatches('TEST_EVENT')).toHaveLength(0);
-    const ledger = (await get('/ledger?t=TEST_EVENT')) as { shard: number; id: string }[];
+    const ledger = await sim().ledger({ t: 'TEST_EVENT' });
     expect(ledger).toMatchObject([{ shard: 1, id: '42', delivered: true }]);
   });
 
@@ -87,13 +77,13 @@ describe('routing and intents', () => {
     const withContent = await readyClient([0, 1], MESSAGES | GatewayIntentBits.MessageContent);
     const withoutContent = await readyClient([0, 1], MESSAGES);
     const withoutMessages = await readyClient([0, 1], GatewayIntentBits.Guilds);
-    const guildId = ((await get('/guilds')) as string[])[0] as string;
-    await post('/messages', { channel_id: await channelOf(guildId), content: 'hello there' });
+    const guildId = (await sim().guilds())[0] as string;
+    await sim().typeMessage({ channelId: await channelOf(guildId), content: 'hello there' });
     expect((await withContent.waitFor((p) => p.t === 'MESSAGE_CREATE')).d).toMatchObject({
       content: 'hello there',
     });
     expect((await withoutContent.waitFor((p) => p.t === 'MESSAGE_CREATE')).d).toMatchObject({ content: '' });
-    await post('/dispatch', { t: 'TEST_EVENT', d: {}, shard: 0 });
+    await sim().dispatch({ t: 'TEST_EVENT', d: {}, shard: 0 });
     await withoutMessages.waitFor((p) => p.t === 'TEST_EVENT');
     expect(withoutMessages.dispatches('MESSAGE_CREATE')).toHaveLength(0);
   });
@@ -102,11 +92,11 @@ describe('routing and intents', () => {
     await start({ guilds: 10 });
     const client = await readyClient([0, 1], MESSAGES);
     await waitUntil(() => (client.dispatches('GUILD_CREATE').length === 10 ? true : undefined));
-    expect((await post('/guilds', { count: 12 })).status).toBe(200);
-    const guilds = (await get('/guilds')) as string[];
+    await sim().setGuildCount(12);
+    const guilds = await sim().guilds();
     await waitUntil(() => (client.dispatches('GUILD_CREATE').length === 12 ? true : undefined));
     expect(client.dispatches('GUILD_CREATE').map((p) => (p.d as { id: string }).id)).toEqual(guilds);
-    await post('/guilds', { count: 9 });
+    await sim().setGuildCount(9);
     const deleted = await waitUntil(() => {
       const left = client.dispatches('GUILD_DELETE');
       return left.length === 3 ? left.map((p) => (p.d as { id: string }).id) : undefined;
@@ -133,23 +123,25 @@ describe('with discord.js', () => {
     await manager.connect();
     await waitUntil(() => (ready.size === 2 ? true : undefined), 15_000, 'two READY shards');
 
-    const guildId = ((await get('/guilds')) as string[])[0] as string;
+    const guildId = (await sim().guilds())[0] as string;
     const channelId = await channelOf(guildId);
-    expect((await post('/interactions', { channel_id: channelId, name: 'not-registered' })).status).toBe(400);
-    const created = await post('/interactions', { channel_id: channelId, name: 'test-command' });
-    expect(created.status).toBe(200);
+    await expect(sim().runCommand({ channelId, name: 'not-registered' })).rejects.toMatchObject({
+      status: 400,
+      message: 'command "not-registered" is not registered',
+    });
+    const created = await sim().runCommand({ channelId, name: 'test-command' });
     const interaction = await waitUntil(() => interactions[0]);
     expect(interaction.shardId).toBe(shardForGuild(guildId, 2));
-    expect(interaction.d).toMatchObject({ id: created.body.id, type: 2, data: { name: 'test-command' } });
+    expect(interaction.d).toMatchObject({ id: created.id, type: 2, data: { name: 'test-command' } });
 
     const body = { type: 4, data: { content: 'answered' } };
     await rest.post(Routes.interactionCallback(interaction.d.id, interaction.d.token), { body, auth: false });
     await expect(
       rest.post(Routes.interactionCallback(interaction.d.id, interaction.d.token), { body, auth: false }),
     ).rejects.toThrow(/already been acknowledged/);
-    const replies = (await get(`/messages?channel_id=${channelId}`)) as { content: string }[];
+    const replies = await sim().botMessages(channelId);
     expect(replies.map((message) => message.content)).toEqual(['answered']);
-    expect(await get(`/interactions/${created.body.id}`)).toMatchObject({ response: { type: 4 } });
+    expect(await sim().interaction(created.id)).toMatchObject({ response: { type: 4 } });
   }, 30_000);
 
   it('a zombied connection (no HEARTBEAT_ACK) is detected by discord.js, which resumes', async () => {
@@ -162,9 +154,9 @@ describe('with discord.js', () => {
     manager.on(WebSocketShardEvents.Resumed, (shardId) => resumed.push(shardId));
     await manager.connect();
     await waitUntil(() => (ready.size === 1 ? true : undefined));
-    expect((await post('/zombie', { shard: 0 })).status).toBe(200);
+    await sim().zombie(0);
     await waitUntil(() => (resumed.length === 1 ? true : undefined), 10_000, 'RESUMED');
-    const stats = await get('/stats');
+    const stats = await sim().stats();
     expect(stats.identifies).toBe(1);
     expect(stats.resumes).toBe(1);
   });
