@@ -1,4 +1,4 @@
-export { CloseCode, CloseReason } from './gateway/closeCodes.js';
+export { CloseReason } from './gateway/closeCodes.js';
 export { DefaultSimulatorOptions, type SimulatorOptions } from './options.js';
 export { type RunningSimulator, startSimulator } from './server.js';
 export type { LedgerEntry, LedgerQuery } from './world/Ledger.js';

@@ -1,31 +1,17 @@
 import type { Socket } from 'node:net';
 import zlib from 'node:zlib';
+import { GatewayCloseCodes, GatewayOpcodes } from 'discord-api-types/v10';
 import type { RawData, WebSocket } from 'ws';
 import type { ClosableConnection, SimulatedDiscord } from '../world/SimulatedDiscord.js';
-import { CloseCode, CloseReason, closeEndsSession } from './closeCodes.js';
+import { CloseReason, closeEndsSession } from './closeCodes.js';
 import type { FrameSink, GatewaySession } from './GatewaySession.js';
 import { handleGatewayCommand } from './gatewayCommands.js';
 
-const Op = {
-  Dispatch: 0,
-  Heartbeat: 1,
-  Identify: 2,
-  PresenceUpdate: 3,
-  VoiceStateUpdate: 4,
-  Resume: 6,
-  Reconnect: 7,
-  RequestGuildMembers: 8,
-  InvalidSession: 9,
-  Hello: 10,
-  HeartbeatAck: 11,
-  RequestSoundboardSounds: 31,
-} as const;
-
 const COMMAND_OPS = new Set<number>([
-  Op.PresenceUpdate,
-  Op.VoiceStateUpdate,
-  Op.RequestGuildMembers,
-  Op.RequestSoundboardSounds,
+  GatewayOpcodes.PresenceUpdate,
+  GatewayOpcodes.VoiceStateUpdate,
+  GatewayOpcodes.RequestGuildMembers,
+  GatewayOpcodes.RequestSoundboardSounds,
 ]);
 /** Discord compresses large payloads when IDENTIFY asks for `compress: true`. */
 const PAYLOAD_COMPRESSION_THRESHOLD = 1_024;
@@ -70,18 +56,19 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
       return;
     }
     this.sendPayload({
-      op: Op.Hello,
+      op: GatewayOpcodes.Hello,
       d: { heartbeat_interval: discord.options.heartbeatIntervalMs, _trace: [] },
     });
     this.armHeartbeatDeadline();
   }
 
-  private negotiate(query: URLSearchParams): { code: CloseCode; reason: string } | null {
-    if (query.get('v') !== '10') return { code: CloseCode.InvalidApiVersion, reason: CloseReason[4012] };
+  private negotiate(query: URLSearchParams): { code: GatewayCloseCodes; reason: string } | null {
+    if (query.get('v') !== '10')
+      return { code: GatewayCloseCodes.InvalidAPIVersion, reason: CloseReason[4012] };
     const encoding = query.get('encoding') ?? 'json';
     if (encoding !== 'json') {
       return {
-        code: CloseCode.DecodeError,
+        code: GatewayCloseCodes.DecodeError,
         reason: `encoding=${encoding} is not supported by the simulator`,
       };
     }
@@ -91,7 +78,7 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
       this.deflate.on('data', (chunk: Buffer) => this.deflatedChunks.push(chunk));
     } else if (compress !== null) {
       return {
-        code: CloseCode.DecodeError,
+        code: GatewayCloseCodes.DecodeError,
         reason: `compress=${compress} is not supported by the simulator`,
       };
     }
@@ -137,16 +124,16 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
 
   /** Asks the client for an immediate heartbeat (server-sent op 1). */
   public requestHeartbeat(): void {
-    this.sendPayload({ op: Op.Heartbeat, d: null });
+    this.sendPayload({ op: GatewayOpcodes.Heartbeat, d: null });
   }
 
   public sendReconnect(): void {
-    this.sendPayload({ op: Op.Reconnect, d: null });
+    this.sendPayload({ op: GatewayOpcodes.Reconnect, d: null });
   }
 
   /** Sends op 9; a non-resumable invalidation also ends the session. */
   public invalidateSession(resumable: boolean): void {
-    this.sendPayload({ op: Op.InvalidSession, d: resumable });
+    this.sendPayload({ op: GatewayOpcodes.InvalidSession, d: resumable });
     if (!resumable && this.session) {
       this.discord.endSession(this.session);
       this.session = null;
@@ -169,7 +156,7 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
   private armHeartbeatDeadline(): void {
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = setTimeout(
-      () => this.close(CloseCode.SessionTimedOut, CloseReason[4009]),
+      () => this.close(GatewayCloseCodes.SessionTimedOut, CloseReason[4009]),
       this.discord.options.heartbeatIntervalMs +
         Math.min(HEARTBEAT_GRACE_MS, this.discord.options.heartbeatIntervalMs),
     );
@@ -179,7 +166,7 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
   private onMessage(data: RawData, isBinary: boolean): void {
     const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
     if (buffer.length > this.discord.options.maxPayloadBytes) {
-      this.close(CloseCode.DecodeError, 'Payload too large.');
+      this.close(GatewayCloseCodes.DecodeError, 'Payload too large.');
       return;
     }
     if (!this.countSend()) return;
@@ -196,7 +183,7 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
       }
       frame = parsed as GatewayFrame;
     } catch {
-      this.close(CloseCode.DecodeError, CloseReason[4002]);
+      this.close(GatewayCloseCodes.DecodeError, CloseReason[4002]);
       return;
     }
     this.handle(frame);
@@ -210,7 +197,7 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
       this.sendsInWindow = 0;
     }
     if (++this.sendsInWindow > this.discord.options.sendLimit) {
-      this.close(CloseCode.RateLimited, CloseReason[4008]);
+      this.close(GatewayCloseCodes.RateLimited, CloseReason[4008]);
       return false;
     }
     return true;
@@ -218,23 +205,23 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
 
   private handle(frame: GatewayFrame): void {
     switch (frame.op) {
-      case Op.Heartbeat:
+      case GatewayOpcodes.Heartbeat:
         this.armHeartbeatDeadline();
-        if (this.ackHeartbeats) this.sendPayload({ op: Op.HeartbeatAck, d: null });
+        if (this.ackHeartbeats) this.sendPayload({ op: GatewayOpcodes.HeartbeatAck, d: null });
         return;
-      case Op.Identify:
-        if (this.session) this.close(CloseCode.AlreadyAuthenticated, CloseReason[4005]);
+      case GatewayOpcodes.Identify:
+        if (this.session) this.close(GatewayCloseCodes.AlreadyAuthenticated, CloseReason[4005]);
         else this.identify(frame.d);
         return;
-      case Op.Resume:
-        if (this.session) this.close(CloseCode.AlreadyAuthenticated, CloseReason[4005]);
+      case GatewayOpcodes.Resume:
+        if (this.session) this.close(GatewayCloseCodes.AlreadyAuthenticated, CloseReason[4005]);
         else this.resume(frame.d);
         return;
       default:
         if (!COMMAND_OPS.has(frame.op)) {
-          this.close(CloseCode.UnknownOpcode, CloseReason[4001]);
+          this.close(GatewayCloseCodes.UnknownOpcode, CloseReason[4001]);
         } else if (!this.session) {
-          this.close(CloseCode.NotAuthenticated, CloseReason[4003]);
+          this.close(GatewayCloseCodes.NotAuthenticated, CloseReason[4003]);
         } else {
           this.discord.recordCommand(this.session, frame.op, frame.d);
           handleGatewayCommand(this.discord, this.session, frame.op, frame.d);
@@ -245,16 +232,16 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
   private identify(d: unknown): void {
     const identify = (typeof d === 'object' && d !== null ? d : {}) as Record<string, unknown>;
     if (typeof identify.token !== 'string') {
-      this.close(CloseCode.AuthenticationFailed, CloseReason[4004]);
+      this.close(GatewayCloseCodes.AuthenticationFailed, CloseReason[4004]);
       return;
     }
     if (!Number.isInteger(identify.intents) || (identify.intents as number) < 0) {
-      this.close(CloseCode.InvalidIntents, CloseReason[4013]);
+      this.close(GatewayCloseCodes.InvalidIntents, CloseReason[4013]);
       return;
     }
     const shard = identify.shard ?? [0, 1];
     if (!Array.isArray(shard) || shard.length !== 2) {
-      this.close(CloseCode.InvalidShard, CloseReason[4010]);
+      this.close(GatewayCloseCodes.InvalidShard, CloseReason[4010]);
       return;
     }
     const largeThreshold = identify.large_threshold ?? 50;
@@ -263,7 +250,7 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
       (largeThreshold as number) < 50 ||
       (largeThreshold as number) > 250
     ) {
-      this.close(CloseCode.DecodeError, 'large_threshold must be an integer from 50 to 250.');
+      this.close(GatewayCloseCodes.DecodeError, 'large_threshold must be an integer from 50 to 250.');
       return;
     }
     const outcome = this.discord.identify(
@@ -281,7 +268,7 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
       return;
     }
     if (outcome.kind === 'invalid-session') {
-      this.sendPayload({ op: Op.InvalidSession, d: false });
+      this.sendPayload({ op: GatewayOpcodes.InvalidSession, d: false });
       return;
     }
     this.payloadCompression = identify.compress === true && this.deflate === null;
@@ -296,7 +283,7 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
   private resume(d: unknown): void {
     const resume = (typeof d === 'object' && d !== null ? d : {}) as Record<string, unknown>;
     if (typeof resume.token !== 'string' || typeof resume.session_id !== 'string') {
-      this.close(CloseCode.DecodeError, CloseReason[4002]);
+      this.close(GatewayCloseCodes.DecodeError, CloseReason[4002]);
       return;
     }
     const outcome = this.discord.resume(resume.token, resume.session_id, Number(resume.seq ?? 0), this);
@@ -305,7 +292,7 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
       return;
     }
     if (outcome.kind === 'invalid-session') {
-      this.sendPayload({ op: Op.InvalidSession, d: false });
+      this.sendPayload({ op: GatewayOpcodes.InvalidSession, d: false });
       return;
     }
     const session = outcome.session;
@@ -314,7 +301,7 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
     if (!ok) {
       this.session = null;
       this.discord.endSession(session);
-      this.sendPayload({ op: Op.InvalidSession, d: false });
+      this.sendPayload({ op: GatewayOpcodes.InvalidSession, d: false });
       return;
     }
     this.discord.countReplay(session, replayed);

@@ -1,24 +1,7 @@
-/** Gateway close codes the simulator sends, with Discord's reason texts. */
-export const CloseCode = {
-  UnknownError: 4000,
-  UnknownOpcode: 4001,
-  DecodeError: 4002,
-  NotAuthenticated: 4003,
-  AuthenticationFailed: 4004,
-  AlreadyAuthenticated: 4005,
-  InvalidSeq: 4007,
-  RateLimited: 4008,
-  SessionTimedOut: 4009,
-  InvalidShard: 4010,
-  ShardingRequired: 4011,
-  InvalidApiVersion: 4012,
-  InvalidIntents: 4013,
-  DisallowedIntents: 4014,
-} as const;
+import { GatewayCloseCodes } from 'discord-api-types/v10';
 
-export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
-
-export const CloseReason: Record<CloseCode, string> = {
+/** Discord's reason text of each gateway close code, sent with the close frame. */
+export const CloseReason: Record<GatewayCloseCodes, string> = {
   4000: 'Unknown error.',
   4001: 'Unknown opcode.',
   4002: 'Error while decoding payload.',

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { ALL_INTENTS, PRIVILEGED_INTENTS } from '@shardfleet/protocol';
-import { GatewayIntentBits } from 'discord-api-types/v10';
+import { GatewayCloseCodes, GatewayIntentBits } from 'discord-api-types/v10';
 import { type Logger, pino } from 'pino';
-import { CloseCode, CloseReason } from '../gateway/closeCodes.js';
+import { CloseReason } from '../gateway/closeCodes.js';
 import { intentForEvent } from '../gateway/eventIntents.js';
 import { GatewaySession } from '../gateway/GatewaySession.js';
 import type { SimulatorOptions } from '../options.js';
@@ -49,12 +49,12 @@ export interface IdentifyRequest {
 }
 
 export type IdentifyOutcome =
-  | { kind: 'close'; code: CloseCode; reason?: string }
+  | { kind: 'close'; code: GatewayCloseCodes; reason?: string }
   | { kind: 'invalid-session' }
   | { kind: 'ready'; session: GatewaySession };
 
 export type ResumeOutcome =
-  | { kind: 'close'; code: CloseCode }
+  | { kind: 'close'; code: GatewayCloseCodes }
   | { kind: 'invalid-session' }
   | { kind: 'resumed'; session: GatewaySession };
 
@@ -152,7 +152,8 @@ export class SimulatedDiscord {
 
   /** Validates an IDENTIFY in Discord's order and, when it passes, opens the session. */
   public identify(request: IdentifyRequest, connection: ClosableConnection): IdentifyOutcome {
-    if (!this.isValidToken(request.token)) return { kind: 'close', code: CloseCode.AuthenticationFailed };
+    if (!this.isValidToken(request.token))
+      return { kind: 'close', code: GatewayCloseCodes.AuthenticationFailed };
     const [shard, shardCount] = request.shard;
     if (
       !Number.isInteger(shardCount) ||
@@ -161,14 +162,16 @@ export class SimulatedDiscord {
       shard < 0 ||
       shard >= shardCount
     ) {
-      return { kind: 'close', code: CloseCode.InvalidShard };
+      return { kind: 'close', code: GatewayCloseCodes.InvalidShard };
     }
-    if ((request.intents & ~ALL_INTENTS) !== 0) return { kind: 'close', code: CloseCode.InvalidIntents };
+    if ((request.intents & ~ALL_INTENTS) !== 0)
+      return { kind: 'close', code: GatewayCloseCodes.InvalidIntents };
     if ((request.intents & PRIVILEGED_INTENTS & ~this.options.privilegedIntents) !== 0) {
-      return { kind: 'close', code: CloseCode.DisallowedIntents };
+      return { kind: 'close', code: GatewayCloseCodes.DisallowedIntents };
     }
     const guilds = this.population.partition(shardCount)[shard] ?? [];
-    if (guilds.length > MAX_GUILDS_PER_SHARD) return { kind: 'close', code: CloseCode.ShardingRequired };
+    if (guilds.length > MAX_GUILDS_PER_SHARD)
+      return { kind: 'close', code: GatewayCloseCodes.ShardingRequired };
 
     const stats = this.stats(shard);
     const bucket = shard % this.options.maxConcurrency;
@@ -192,7 +195,7 @@ export class SimulatedDiscord {
       this.resetToken();
       return {
         kind: 'close',
-        code: CloseCode.AuthenticationFailed,
+        code: GatewayCloseCodes.AuthenticationFailed,
         reason: 'Identify budget exhausted: token reset.',
       };
     }
@@ -266,13 +269,14 @@ export class SimulatedDiscord {
     seq: number,
     connection: ClosableConnection,
   ): ResumeOutcome {
-    if (!this.isValidToken(token)) return { kind: 'close', code: CloseCode.AuthenticationFailed };
+    if (!this.isValidToken(token)) return { kind: 'close', code: GatewayCloseCodes.AuthenticationFailed };
     const session = this.sessions.get(sessionId);
     if (!session) return { kind: 'invalid-session' };
-    if (!Number.isInteger(seq) || seq > session.seq) return { kind: 'close', code: CloseCode.InvalidSeq };
+    if (!Number.isInteger(seq) || seq > session.seq)
+      return { kind: 'close', code: GatewayCloseCodes.InvalidSeq };
     const previous = this.connectionsBySession.get(session);
     if (previous && previous !== connection)
-      previous.close(CloseCode.UnknownError, 'Session resumed elsewhere.');
+      previous.close(GatewayCloseCodes.UnknownError, 'Session resumed elsewhere.');
     if (session.expiryTimer) clearTimeout(session.expiryTimer);
     session.expiryTimer = null;
     this.connectionsBySession.set(session, connection);
@@ -423,7 +427,10 @@ export class SimulatedDiscord {
   }
 
   public recordClose(shard: number, code: number): void {
-    this.log.info({ shard, code, reason: CloseReason[code as CloseCode] ?? null }, 'connection closed');
+    this.log.info(
+      { shard, code, reason: CloseReason[code as GatewayCloseCodes] ?? null },
+      'connection closed',
+    );
     const closes = this.stats(shard).closes;
     closes[code] = (closes[code] ?? 0) + 1;
   }
@@ -437,7 +444,7 @@ export class SimulatedDiscord {
     this.validToken = null;
     this.tokenResets++;
     for (const [session, connection] of [...this.connectionsBySession]) {
-      connection.close(CloseCode.AuthenticationFailed, 'Token reset.');
+      connection.close(GatewayCloseCodes.AuthenticationFailed, 'Token reset.');
       this.endSession(session);
     }
     for (const session of [...this.sessions.values()]) this.endSession(session);
@@ -479,7 +486,7 @@ export class SimulatedDiscord {
   /** Back to the start state: every connection closed, sessions and records forgotten, budget restored. */
   public reset(): void {
     for (const [session, connection] of [...this.connectionsBySession]) {
-      connection.close(CloseCode.UnknownError, 'Simulator reset.');
+      connection.close(GatewayCloseCodes.UnknownError, 'Simulator reset.');
       this.endSession(session);
     }
     for (const session of [...this.sessions.values()]) this.endSession(session);
