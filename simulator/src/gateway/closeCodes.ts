@@ -1,4 +1,4 @@
-import { GatewayCloseCodes } from 'discord-api-types/v10';
+import type { GatewayCloseCodes } from 'discord-api-types/v10';
 
 /** Discord's reason text of each gateway close code, sent with the close frame. */
 export const CloseReason: Record<GatewayCloseCodes, string> = {
