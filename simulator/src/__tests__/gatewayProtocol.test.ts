@@ -145,6 +145,16 @@ describe('close codes', () => {
     expect(await client.waitForClose()).toBe(4014);
   });
 
+  it('closes with 4010 when a large bot uses a shard count off its assigned multiple', async () => {
+    await start({ guilds: 160_000, maxConcurrency: 16 });
+    const off = connect();
+    await off.waitFor((p) => p.op === 10);
+    off.identify(TOKEN, { shard: [0, 170] });
+    expect(await off.waitForClose()).toBe(4010);
+    expect(off.closeReason).toMatch(/multiple of 16/);
+    await identified(connect(), { shard: [0, 176] });
+  });
+
   it('closes with 4011 when a shard would hold more than 2500 guilds', async () => {
     await start({ guilds: 2_600 });
     const client = connect();

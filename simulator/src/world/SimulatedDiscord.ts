@@ -16,6 +16,12 @@ import { type BotIdentity, botIdentity, botUserObject, guildCreatePayload } from
  */
 const IDENTIFY_CLOCK_SLACK_MS = 50;
 
+/**
+ * Past this many guilds a bot is under "large bot sharding": its shard count must be a multiple of an
+ * assigned number, or identify closes with 4010. The simulator assigns its max_concurrency.
+ */
+const LARGE_BOT_GUILDS = 150_000;
+
 /** Most guilds one shard may hold before Discord asks for more shards (close 4011). */
 export const MAX_GUILDS_PER_SHARD = 2_500;
 
@@ -163,6 +169,13 @@ export class SimulatedDiscord {
       shard >= shardCount
     ) {
       return { kind: 'close', code: GatewayCloseCodes.InvalidShard };
+    }
+    if (this.population.size > LARGE_BOT_GUILDS && shardCount % this.options.maxConcurrency !== 0) {
+      return {
+        kind: 'close',
+        code: GatewayCloseCodes.InvalidShard,
+        reason: `Large bots must use a shard count that is a multiple of ${this.options.maxConcurrency}.`,
+      };
     }
     if ((request.intents & ~ALL_INTENTS) !== 0)
       return { kind: 'close', code: GatewayCloseCodes.InvalidIntents };
