@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { WebSocketServer } from 'ws';
 import { controlRoutes } from './control/controlRoutes.js';
 import { SimulatorControl } from './control/SimulatorControl.js';
@@ -51,10 +51,12 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
     forceCloseConnections: true,
     // Clients percent-encode `@` in ids such as `@original`, and Discord accepts both spellings.
     rewriteUrl: (request) => decodeAtSigns(request.url ?? '/'),
-    // A request log line per REST call would drown the gateway's story; failures are still logged.
-    logController: new LogController({ disableRequestLogging: true }),
+    // The HTTP layer says only what went wrong: a line per request or the listen address would drown
+    // the gateway's story, and the CLI prints the address itself.
     ...(options.logger
-      ? { loggerInstance: options.logger.child({ component: 'http' }) as FastifyBaseLogger }
+      ? {
+          loggerInstance: options.logger.child({ component: 'http' }, { level: 'warn' }) as FastifyBaseLogger,
+        }
       : {}),
   });
   await app.register(restRoutes, { prefix: '/api/v10', discord, messaging, rateLimiter });
