@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { controlRoutes } from './control/controlRoutes.js';
 import { SimulatorControl } from './control/SimulatorControl.js';
@@ -14,6 +15,12 @@ import { SimulatedDiscord } from './world/SimulatedDiscord.js';
 
 /** Largest REST body accepted: ten files at the 10 MiB attachment limit, plus the multipart envelope. */
 const BODY_LIMIT_BYTES = 101 * 1_024 * 1_024;
+
+/** The program's logger for the HTTP layer: warnings and errors only, unless the program wants fewer. */
+function httpLogger(logger: Logger): FastifyBaseLogger {
+  const level = logger.levelVal > (logger.levels.values.warn ?? 40) ? logger.level : 'warn';
+  return logger.child({ component: 'http' }, { level }) as FastifyBaseLogger;
+}
 
 function decodeAtSigns(url: string): string {
   const query = url.indexOf('?');
@@ -53,11 +60,7 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
     rewriteUrl: (request) => decodeAtSigns(request.url ?? '/'),
     // The HTTP layer says only what went wrong: a line per request or the listen address would drown
     // the gateway's story, and the CLI prints the address itself.
-    ...(options.logger
-      ? {
-          loggerInstance: options.logger.child({ component: 'http' }, { level: 'warn' }) as FastifyBaseLogger,
-        }
-      : {}),
+    ...(options.logger ? { loggerInstance: httpLogger(options.logger) } : {}),
   });
   await app.register(restRoutes, { prefix: '/api/v10', discord, messaging, rateLimiter });
   await app.register(controlRoutes, { prefix: '/_sim', discord, messaging, rateLimiter, traffic });
