@@ -197,6 +197,17 @@ describe('identify limits', () => {
     expect(after.identifies).toBe(2);
   });
 
+  it('counts the most connections a shard had open at once', async () => {
+    await start({ guilds: 4 });
+    await identified(connect(), { shard: [0, 2] });
+    await identified(connect(), { shard: [1, 2] });
+    expect((await stats()).shards['0']?.peakConnections).toBe(1);
+    await identified(connect(), { shard: [0, 2] });
+    const after = await stats();
+    expect(after.shards['0']?.peakConnections).toBe(2);
+    expect(after.shards['1']?.peakConnections).toBe(1);
+  });
+
   it('decrements the session start limit and, past zero, ends every session and resets the token', async () => {
     await start({ sessionLimit: 2 });
     const bot = async () =>

@@ -35,6 +35,8 @@ export interface ShardStats {
   replayed: number;
   commands: number;
   violations: number;
+  /** Most connections this shard id had open at once: above 1, two clients held the shard together. */
+  peakConnections: number;
   closes: Record<string, number>;
 }
 
@@ -149,6 +151,7 @@ export class SimulatedDiscord {
         replayed: 0,
         commands: 0,
         violations: 0,
+        peakConnections: 0,
         closes: {},
       };
       this.shardStats.set(shard, stats);
@@ -228,7 +231,7 @@ export class SimulatedDiscord {
     session.presence = request.presence;
     this.sessions.set(session.id, session);
     this.routeSet(shardCount, shard).add(session);
-    this.connectionsBySession.set(session, connection);
+    this.attachConnection(session, connection);
     stats.session = session.id;
     stats.seq = 0;
     this.log.info(
@@ -292,7 +295,7 @@ export class SimulatedDiscord {
       previous.close(GatewayCloseCodes.UnknownError, 'Session resumed elsewhere.');
     if (session.expiryTimer) clearTimeout(session.expiryTimer);
     session.expiryTimer = null;
-    this.connectionsBySession.set(session, connection);
+    this.attachConnection(session, connection);
     this.resumes++;
     const stats = this.stats(session.shard);
     stats.resumes++;
@@ -302,6 +305,12 @@ export class SimulatedDiscord {
       'resumed',
     );
     return { kind: 'resumed', session };
+  }
+
+  private attachConnection(session: GatewaySession, connection: ClosableConnection): void {
+    this.connectionsBySession.set(session, connection);
+    const stats = this.stats(session.shard);
+    stats.peakConnections = Math.max(stats.peakConnections, this.connectionsOfShard(session.shard).length);
   }
 
   /** Drops a session that can no longer be resumed. */
