@@ -140,7 +140,8 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
     }
   }
 
-  public close(code: number, reason: string): void {
+  /** Closes with `code` and, unless told otherwise, Discord's reason text for it. */
+  public close(code: number, reason: string = CloseReason[code as GatewayCloseCodes] ?? ''): void {
     if (this.closed) return;
     this.serverCloseCode = code;
     // Dispatches from now on wait in the session for a RESUME instead of going to a closing socket.
@@ -156,7 +157,7 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
   private armHeartbeatDeadline(): void {
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = setTimeout(
-      () => this.close(GatewayCloseCodes.SessionTimedOut, CloseReason[4009]),
+      () => this.close(GatewayCloseCodes.SessionTimedOut),
       this.discord.options.heartbeatIntervalMs +
         Math.min(HEARTBEAT_GRACE_MS, this.discord.options.heartbeatIntervalMs),
     );
@@ -183,7 +184,7 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
       }
       frame = parsed as GatewayFrame;
     } catch {
-      this.close(GatewayCloseCodes.DecodeError, CloseReason[4002]);
+      this.close(GatewayCloseCodes.DecodeError);
       return;
     }
     this.handle(frame);
@@ -197,7 +198,7 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
       this.sendsInWindow = 0;
     }
     if (++this.sendsInWindow > this.discord.options.sendLimit) {
-      this.close(GatewayCloseCodes.RateLimited, CloseReason[4008]);
+      this.close(GatewayCloseCodes.RateLimited);
       return false;
     }
     return true;
@@ -210,18 +211,18 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
         if (this.ackHeartbeats) this.sendPayload({ op: GatewayOpcodes.HeartbeatAck, d: null });
         return;
       case GatewayOpcodes.Identify:
-        if (this.session) this.close(GatewayCloseCodes.AlreadyAuthenticated, CloseReason[4005]);
+        if (this.session) this.close(GatewayCloseCodes.AlreadyAuthenticated);
         else this.identify(frame.d);
         return;
       case GatewayOpcodes.Resume:
-        if (this.session) this.close(GatewayCloseCodes.AlreadyAuthenticated, CloseReason[4005]);
+        if (this.session) this.close(GatewayCloseCodes.AlreadyAuthenticated);
         else this.resume(frame.d);
         return;
       default:
         if (!COMMAND_OPS.has(frame.op)) {
-          this.close(GatewayCloseCodes.UnknownOpcode, CloseReason[4001]);
+          this.close(GatewayCloseCodes.UnknownOpcode);
         } else if (!this.session) {
-          this.close(GatewayCloseCodes.NotAuthenticated, CloseReason[4003]);
+          this.close(GatewayCloseCodes.NotAuthenticated);
         } else {
           this.discord.recordCommand(this.session, frame.op, frame.d);
           handleGatewayCommand(this.discord, this.session, frame.op, frame.d);
@@ -232,16 +233,16 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
   private identify(d: unknown): void {
     const identify = (typeof d === 'object' && d !== null ? d : {}) as Record<string, unknown>;
     if (typeof identify.token !== 'string') {
-      this.close(GatewayCloseCodes.AuthenticationFailed, CloseReason[4004]);
+      this.close(GatewayCloseCodes.AuthenticationFailed);
       return;
     }
     if (!Number.isInteger(identify.intents) || (identify.intents as number) < 0) {
-      this.close(GatewayCloseCodes.InvalidIntents, CloseReason[4013]);
+      this.close(GatewayCloseCodes.InvalidIntents);
       return;
     }
     const shard = identify.shard ?? [0, 1];
     if (!Array.isArray(shard) || shard.length !== 2) {
-      this.close(GatewayCloseCodes.InvalidShard, CloseReason[4010]);
+      this.close(GatewayCloseCodes.InvalidShard);
       return;
     }
     const largeThreshold = identify.large_threshold ?? 50;
@@ -264,7 +265,7 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
       this,
     );
     if (outcome.kind === 'close') {
-      this.close(outcome.code, outcome.reason ?? CloseReason[outcome.code]);
+      this.close(outcome.code, outcome.reason);
       return;
     }
     if (outcome.kind === 'invalid-session') {
@@ -283,12 +284,12 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
   private resume(d: unknown): void {
     const resume = (typeof d === 'object' && d !== null ? d : {}) as Record<string, unknown>;
     if (typeof resume.token !== 'string' || typeof resume.session_id !== 'string') {
-      this.close(GatewayCloseCodes.DecodeError, CloseReason[4002]);
+      this.close(GatewayCloseCodes.DecodeError);
       return;
     }
     const outcome = this.discord.resume(resume.token, resume.session_id, Number(resume.seq ?? 0), this);
     if (outcome.kind === 'close') {
-      this.close(outcome.code, CloseReason[outcome.code]);
+      this.close(outcome.code);
       return;
     }
     if (outcome.kind === 'invalid-session') {

@@ -298,12 +298,14 @@ export class Messaging {
     return interaction;
   }
 
+  private originalMessage(interaction: SimInteraction): StoredMessage | undefined {
+    return interaction.originalMessageId ? this.messagesById.get(interaction.originalMessageId) : undefined;
+  }
+
   /** GET /webhooks/{application_id}/{token}/messages/@original. */
   public originalResponse(applicationId: string, token: string): SimMessage {
     const interaction = this.interactionOfWebhook(applicationId, token);
-    const stored = interaction.originalMessageId
-      ? this.messagesById.get(interaction.originalMessageId)
-      : undefined;
+    const stored = this.originalMessage(interaction);
     if (!stored) throw new MessagingError(404, 10_008, 'Unknown Message');
     return stored.message;
   }
@@ -318,9 +320,7 @@ export class Messaging {
     fields: ResponseMessageFields,
   ): SimMessage {
     const interaction = this.interactionOfWebhook(applicationId, token);
-    const stored = interaction.originalMessageId
-      ? this.messagesById.get(interaction.originalMessageId)
-      : undefined;
+    const stored = this.originalMessage(interaction);
     if (!stored) {
       if (interaction.response?.type !== DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE) {
         throw new MessagingError(404, 10_008, 'Unknown Message');

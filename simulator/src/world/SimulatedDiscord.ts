@@ -395,12 +395,8 @@ export class SimulatedDiscord {
           strippedJson ??= JSON.stringify(visible);
           json = strippedJson;
         }
-        const entry = session.dispatch(t, json, entryId);
-        this.ledger.add(entry);
-        const stats = this.stats(shard);
-        stats.dispatched++;
-        stats.seq = session.seq;
-        firstSeq ??= entry.seq;
+        const seq = this.sendToSession(session, t, json, entryId);
+        firstSeq ??= seq;
       }
     }
     firstShard ??=
@@ -418,7 +414,12 @@ export class SimulatedDiscord {
     data: unknown,
     entryId: string | null = null,
   ): number {
-    const entry = session.dispatch(t, JSON.stringify(data), entryId);
+    return this.sendToSession(session, t, JSON.stringify(data), entryId);
+  }
+
+  /** Numbers a dispatch in its session and records it in the ledger and the shard's stats; returns its seq. */
+  private sendToSession(session: GatewaySession, t: string, json: string, entryId: string | null): number {
+    const entry = session.dispatch(t, json, entryId);
     this.ledger.add(entry);
     const stats = this.stats(session.shard);
     stats.dispatched++;
