@@ -1,5 +1,9 @@
-// Checks what the npm scripts need from the system before they run, and says exactly what to do when
-// something is missing. Node.js itself cannot be installed from here, so its check only explains.
+// Checks what the npm scripts need from the system before they run, and installs what it can.
+// Node.js itself cannot be installed from here, so its check only explains. System programs the
+// tests start (redis-server) come from Debian's packages: installed when running as root, otherwise
+// the exact command is printed.
+import { execFileSync, spawnSync } from 'node:child_process';
+
 const [major, minor] = process.versions.node.split('.').map(Number);
 const REQUIRED = { major: 20, minor: 19 };
 
@@ -9,4 +13,38 @@ if (major < REQUIRED.major || (major === REQUIRED.major && minor < REQUIRED.mino
       'Install a current Node.js 20 or 22 (for example `nvm install 22`) and run the command again.',
   );
   process.exit(1);
+}
+
+/** Programs the tests and `npm run dev` start, and the Debian package that provides each. */
+const SYSTEM_PROGRAMS = [{ program: 'redis-server', debianPackage: 'redis-server' }];
+
+const onPath = (program) =>
+  spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status === 0;
+const missing = SYSTEM_PROGRAMS.filter(({ program }) => !onPath(program));
+
+if (missing.length > 0) {
+  const packages = missing.map(({ debianPackage }) => debianPackage);
+  const installCommand = `apt-get update && apt-get install -y --no-install-recommends ${packages.join(' ')}`;
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const hasApt = onPath('apt-get');
+  if (!isRoot || !hasApt) {
+    console.error(
+      `shardfleet's tests need ${missing.map(({ program }) => program).join(', ')} on PATH.\n` +
+        (hasApt
+          ? `Install with: sudo sh -c '${installCommand}'`
+          : `Install the packages ${packages.join(', ')}.`),
+    );
+    process.exit(1);
+  }
+  console.log(`preflight: installing ${packages.join(', ')} from Debian's packages`);
+  // The service is never started by the package scripts here: tests start their own servers.
+  execFileSync('sh', ['-c', installCommand], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  const stillMissing = missing.filter(({ program }) => !onPath(program));
+  if (stillMissing.length > 0) {
+    console.error(`preflight: ${stillMissing.map(({ program }) => program).join(', ')} still not on PATH`);
+    process.exit(1);
+  }
 }
