@@ -324,6 +324,40 @@ export const restProxyEnvSchema = z
 /** The typed configuration of the REST proxy, from {@link restProxyEnvSchema}. */
 export type RestProxyConfig = z.output<typeof restProxyEnvSchema>;
 
+/**
+ * The REST proxy's optional tuning variables, parsed into {@link RestProxyLimitsConfig}; the
+ * proxy parses them together with {@link restProxyEnvSchema}. A blank variable counts as unset.
+ *
+ * Variables: `GLOBAL_RATE_LIMIT` (requests per second for the whole bot),
+ * `INVALID_REQUEST_LIMIT` (401/403/429 per 10 minutes before the proxy stops forwarding),
+ * `UPSTREAM_TIMEOUT_MS`, `QUEUE_TIMEOUT_MS` (longest wait for a rate-limit slot), `QUEUE_LIMIT`
+ * (requests waiting per bucket), `SHARDFLEET_BOT` (names the Redis keys; without it they are
+ * named after a fingerprint of the token).
+ *
+ * @defaultValue `GLOBAL_RATE_LIMIT`: `50`; `INVALID_REQUEST_LIMIT`: `8000`;
+ * `UPSTREAM_TIMEOUT_MS`: `15000`; `QUEUE_TIMEOUT_MS`: `10000`; `QUEUE_LIMIT`: `1000`
+ */
+export const restProxyLimitsEnvSchema = z
+  .object({
+    GLOBAL_RATE_LIMIT: withDefault(integer(1, 1_000_000_000, 'a positive integer'), 50),
+    INVALID_REQUEST_LIMIT: withDefault(integer(1, 1_000_000_000, 'a positive integer'), 8_000),
+    UPSTREAM_TIMEOUT_MS: withDefault(integer(1, 3_600_000, 'milliseconds 1-3600000'), 15_000),
+    QUEUE_TIMEOUT_MS: withDefault(integer(0, 3_600_000, 'milliseconds 0-3600000'), 10_000),
+    QUEUE_LIMIT: withDefault(integer(0, 1_000_000, 'an integer 0-1000000'), 1_000),
+    SHARDFLEET_BOT: optional(botId()),
+  })
+  .transform((env) => ({
+    globalRateLimit: env.GLOBAL_RATE_LIMIT,
+    invalidRequestLimit: env.INVALID_REQUEST_LIMIT,
+    upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
+    queueTimeoutMs: env.QUEUE_TIMEOUT_MS,
+    queueLimit: env.QUEUE_LIMIT,
+    shardfleetBot: env.SHARDFLEET_BOT,
+  }));
+
+/** The typed tuning of the REST proxy, from {@link restProxyLimitsEnvSchema}. */
+export type RestProxyLimitsConfig = z.output<typeof restProxyLimitsEnvSchema>;
+
 /** One bad environment variable. */
 export interface ConfigProblem {
   /** The variable's name, such as `SHARD_COUNT`. */

@@ -11,6 +11,8 @@ export {
   parseEnv,
   type RestProxyConfig,
   restProxyEnvSchema,
+  type RestProxyLimitsConfig,
+  restProxyLimitsEnvSchema,
   type ShardConfig,
   shardEnvSchema,
 } from './config.js';
@@ -28,6 +30,7 @@ export {
   GatewayCommandOp,
   idempotencyKey,
 } from './entries.js';
+export * from './fleetPlan.js';
 export { ALL_INTENTS, IntentsError, intentNames, PRIVILEGED_INTENTS, parseIntents } from './intents.js';
 export { BOT_ID_PATTERN, type BotId, parseBotId, type RedisKeys, redisKeys } from './keys.js';
 export {
