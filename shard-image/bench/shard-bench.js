@@ -1,0 +1,377 @@
+// npm run bench:shard: the shard worker against @discordjs/brokers and raw pipelined XADD, in one run.
+// Everything it starts (redis-server, the simulator, worker processes) it stops; every phase is bounded.
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { PubSubRedisBroker } from '@discordjs/brokers';
+import { encodeEventEntryJson } from '@shardfleet/protocol';
+import { startSimulator } from '@shardfleet/simulator';
+import { freePort, ProgramProcess, RedisServer, waitUntil } from '@shardfleet/testing';
+import { Redis } from 'ioredis';
+
+const WORKER_BIN = fileURLToPath(new URL('../bin/shardfleet-shard.js', import.meta.url));
+const READER_BIN = fileURLToPath(new URL('./latency-reader.js', import.meta.url));
+const BASELINE_EVENTS = Number(process.env.BENCH_BASELINE_EVENTS ?? 20_000);
+const FLOOD_RATE = Number(process.env.BENCH_FLOOD_RATE ?? 60_000);
+const FLOOD_SECONDS = Number(process.env.BENCH_FLOOD_SECONDS ?? 8);
+const LATENCY_RATE = 5_000;
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 6);
+const TICK_MS = 10;
+const CLOCK_TICKS_PER_SECOND = 100;
+
+const results = {};
+const cleanups = [];
+
+function log(line) {
+  console.log(line);
+}
+
+/** utime + stime of a process, in seconds (Linux /proc). */
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+function rssMb(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1_024;
+}
+
+async function startWorker({ bot, redisUrl, simulatorUrl, shardCount, env = {} }) {
+  const port = await freePort();
+  const worker = new ProgramProcess(process.execPath, [WORKER_BIN], {
+    env: {
+      PATH: process.env.PATH,
+      SHARDFLEET_BOT: bot,
+      DISCORD_TOKEN: 'simulator-token',
+      DISCORD_API_URL: `${simulatorUrl}/api`,
+      SHARD_COUNT: String(shardCount),
+      SHARDS_PER_POD: String(shardCount),
+      WORKER_ID: '0',
+      POD_NAME: 'bench-shards-0',
+      REDIS_URL: redisUrl,
+      PORT: String(port),
+      IDENTIFY_INTERVAL_MS: '50',
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+  });
+  cleanups.push(() => worker.stop('SIGKILL', 5_000));
+  await waitUntil(
+    async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200;
+      } catch {
+        return false;
+      }
+    },
+    { timeoutMs: 60_000, intervalMs: 100, description: 'the worker ready' },
+  );
+  worker.metric = async (name) => {
+    const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    return body
+      .split('\n')
+      .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+  };
+  return worker;
+}
+
+/** A ~1 KB MESSAGE_CREATE as the simulator generates them. */
+async function sampleMessage(simulator) {
+  const [guildId] = await simulator.control.guilds({ limit: 1 });
+  const guild = await simulator.control.guild(guildId);
+  const channel = guild.channels.find((candidate) => candidate.type === 0);
+  const content =
+    'The shard fleet keeps every gateway connection resumable across restarts, and the bots read ' +
+    'their events from Redis streams at whatever pace they like, while one proxy keeps REST in line. ' +
+    'This sentence only pads the message to the size of a typical chat message with some content.';
+  return { guildId, channelId: channel.id, content };
+}
+
+async function benchBaselines(redisUrl, message) {
+  const dJson = JSON.stringify(message);
+  log(`payload: MESSAGE_CREATE data of ${Buffer.byteLength(dJson)} bytes`);
+  const redis = new Redis(redisUrl);
+  cleanups.push(() => redis.disconnect());
+  const broker = new PubSubRedisBroker(redis, { group: 'bench' });
+  cleanups.push(() => broker.streamReadClient.disconnect());
+
+  let start = performance.now();
+  for (let i = 0; i < BASELINE_EVENTS; i++) await broker.publish('MESSAGE_CREATE', message);
+  results.brokersAwaited = BASELINE_EVENTS / ((performance.now() - start) / 1_000);
+
+  start = performance.now();
+  const inFlight = 100;
+  for (let i = 0; i < BASELINE_EVENTS; i += inFlight) {
+    const batch = [];
+    for (let j = 0; j < inFlight; j++) batch.push(broker.publish('MESSAGE_CREATE', message));
+    await Promise.all(batch);
+  }
+  results.brokers100InFlight = BASELINE_EVENTS / ((performance.now() - start) / 1_000);
+
+  start = performance.now();
+  const batchSize = 100;
+  for (let i = 0; i < BASELINE_EVENTS; i += batchSize) {
+    const pipeline = redis.pipeline();
+    for (let j = 0; j < batchSize; j++) {
+      const fields = encodeEventEntryJson(
+        {
+          t: 'MESSAGE_CREATE',
+          s: 0,
+          seq: i + j + 1,
+          sid: 'bench',
+          g: message.guild_id ?? null,
+          ts: Date.now(),
+        },
+        dJson,
+      );
+      pipeline.xadd('bench:raw', 'MAXLEN', '~', '100000', '*', ...fields);
+    }
+    await pipeline.exec();
+  }
+  results.rawPipelined = BASELINE_EVENTS / ((performance.now() - start) / 1_000);
+  await redis.del('MESSAGE_CREATE', 'bench:raw');
+}
+
+async function benchThroughput(simulator, redisUrl) {
+  const bot = 'bench.flood';
+  const worker = await startWorker({ bot, redisUrl, simulatorUrl: simulator.url, shardCount: 1 });
+  const redis = new Redis(redisUrl);
+  cleanups.push(() => redis.disconnect());
+  const key = `sf:{${bot}}:events`;
+  const pid = worker.child.pid;
+  await simulator.control.setTraffic(FLOOD_RATE);
+  // Warm up, then measure.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  const generated0 = (await simulator.control.stats()).traffic.generated;
+  const written0 = await streamWritten(redis, key);
+  const cpu0 = cpuSeconds(pid);
+  const redisCpu0 = await redisCpuSeconds(redis);
+  const simulatorCpu0 = process.cpuUsage();
+  const start = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, FLOOD_SECONDS * 1_000));
+  const seconds = (performance.now() - start) / 1_000;
+  const written = (await streamWritten(redis, key)) - written0;
+  const cpu = cpuSeconds(pid) - cpu0;
+  results.redisCpuCores = ((await redisCpuSeconds(redis)) - redisCpu0) / seconds;
+  const simulatorCpu = process.cpuUsage(simulatorCpu0);
+  results.simulatorCpuCores = (simulatorCpu.user + simulatorCpu.system) / 1e6 / seconds;
+  const generated = (await simulator.control.stats()).traffic.generated - generated0;
+  await simulator.control.setTraffic(0);
+  results.workerEventsPerSecond = written / seconds;
+  results.simulatorEventsPerSecond = generated / seconds;
+  results.workerCpuMicrosPerEvent = (cpu / written) * 1e6;
+  results.workerCpuCores = cpu / seconds;
+  results.workerRssUnderLoadMb = rssMb(pid);
+  results.workerDropped = await worker.metric('shardfleet_events_dropped_total');
+  await worker.stop('SIGTERM', 25_000);
+}
+
+/** used_cpu_user + used_cpu_sys of redis-server, in seconds. */
+async function redisCpuSeconds(redis) {
+  const info = await redis.info('cpu');
+  const field = (name) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)[1]);
+  return field('used_cpu_user') + field('used_cpu_sys');
+}
+
+/** Entries ever added to the stream (XINFO entries-added survives MAXLEN trimming). */
+async function streamWritten(redis, key) {
+  const info = await redis.xinfo('STREAM', key).catch(() => null);
+  if (info === null) return 0;
+  const index = info.indexOf('entries-added');
+  return Number(info[index + 1]);
+}
+
+async function benchLatency(simulator, redisUrl, sample) {
+  const bot = 'bench.latency';
+  await simulator.control.reset();
+  const worker = await startWorker({ bot, redisUrl, simulatorUrl: simulator.url, shardCount: 1 });
+  const key = `sf:{${bot}}:events`;
+  const reader = new ProgramProcess(process.execPath, [
+    READER_BIN,
+    redisUrl,
+    key,
+    String(LATENCY_SECONDS + 3),
+  ]);
+  cleanups.push(() => reader.stop('SIGKILL', 5_000));
+  await reader.waitForLine(/^reading$/);
+  const template = {
+    type: 0,
+    channel_id: sample.channelId,
+    content: sample.content,
+    attachments: [],
+    embeds: [],
+    edited_timestamp: null,
+    flags: 0,
+    components: [],
+    author: {
+      id: '300000000000000001',
+      username: 'bench',
+      global_name: 'Bench',
+      avatar: null,
+      discriminator: '0',
+      public_flags: 0,
+    },
+    mentions: [],
+    mention_roles: [],
+    pinned: false,
+    mention_everyone: false,
+    tts: false,
+    guild_id: sample.guildId,
+    member: {
+      roles: [],
+      joined_at: '2024-01-01T00:00:00.000Z',
+      deaf: false,
+      mute: false,
+      flags: 0,
+      nick: null,
+      avatar: null,
+    },
+  };
+  const perTick = (LATENCY_RATE * TICK_MS) / 1_000;
+  let sequence = 0;
+  const timer = setInterval(() => {
+    for (let i = 0; i < perTick; i++) {
+      const sentAt = performance.timeOrigin + performance.now();
+      sequence++;
+      simulator.discord.dispatch(
+        'MESSAGE_CREATE',
+        {
+          ...template,
+          id: String(1_300_000_000_000_000_000n + BigInt(sequence)),
+          timestamp: new Date().toISOString(),
+          nonce: `bench-${sentAt}`,
+        },
+        { guildId: sample.guildId },
+      );
+    }
+  }, TICK_MS);
+  await new Promise((resolve) => setTimeout(resolve, LATENCY_SECONDS * 1_000));
+  clearInterval(timer);
+  const summary = JSON.parse(await reader.waitForLine(/^\{/, 20_000));
+  results.latencySamples = summary.samples;
+  results.latencySent = sequence;
+  results.latencyRate = sequence / LATENCY_SECONDS;
+  results.latencyP50Ms = summary.p50;
+  results.latencyP99Ms = summary.p99;
+  await worker.stop('SIGTERM', 25_000);
+}
+
+async function benchIdleRss(simulator, redisUrl, env = {}) {
+  await simulator.control.reset();
+  const worker = await startWorker({
+    bot: 'bench.idle',
+    redisUrl,
+    simulatorUrl: simulator.url,
+    shardCount: 16,
+    env,
+  });
+  await new Promise((resolve) => setTimeout(resolve, 5_000));
+  const rss = rssMb(worker.child.pid);
+  await worker.stop('SIGTERM', 25_000);
+  return rss;
+}
+
+async function main() {
+  log(
+    `shard worker benchmark · ${new Date().toISOString()} · ${cpus().length}x ${cpus()[0]?.model} · ${Math.round(totalmem() / 2 ** 30)} GiB · node ${process.version}`,
+  );
+  const redisServer = await RedisServer.start();
+  cleanups.push(() => redisServer.stop());
+  // A small ledger: at tens of thousands of events per second a long one costs the simulator more than the worker.
+  const simulator = await startSimulator({
+    guilds: 500,
+    identifyIntervalMs: 50,
+    seed: 42,
+    ledgerLimit: 100_000,
+  });
+  cleanups.push(() => simulator.close());
+
+  const sample = await sampleMessage(simulator);
+  const message = {
+    type: 0,
+    channel_id: sample.channelId,
+    content: sample.content,
+    attachments: [],
+    embeds: [],
+    timestamp: new Date().toISOString(),
+    edited_timestamp: null,
+    flags: 0,
+    components: [],
+    id: '1300000000000000000',
+    author: {
+      id: '300000000000000001',
+      username: 'bench',
+      global_name: 'Bench',
+      avatar: null,
+      discriminator: '0',
+      public_flags: 0,
+    },
+    mentions: [],
+    mention_roles: [],
+    pinned: false,
+    mention_everyone: false,
+    tts: false,
+    nonce: '1234567890',
+    guild_id: sample.guildId,
+    member: {
+      roles: [],
+      joined_at: '2024-01-01T00:00:00.000Z',
+      deaf: false,
+      mute: false,
+      flags: 0,
+      nick: null,
+      avatar: null,
+    },
+  };
+
+  log('1/4 baselines: @discordjs/brokers PubSubRedisBroker and raw pipelined XADD');
+  await benchBaselines(redisServer.url, message);
+  log('2/4 throughput: the simulator floods one worker (1 shard)');
+  await simulator.control.reset();
+  await benchThroughput(simulator, redisServer.url);
+  log(`3/4 latency at ${LATENCY_RATE} events/s`);
+  await benchLatency(simulator, redisServer.url, sample);
+  log('4/4 RSS of 16 idle shards');
+  results.idleRss16Mb = await benchIdleRss(simulator, redisServer.url);
+
+  const ratio = results.workerEventsPerSecond / results.brokersAwaited;
+  const fmt = (value, digits = 0) =>
+    value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  log('');
+  log('| measure | result | target |');
+  log('|---|---|---|');
+  log(
+    `| @discordjs/brokers PubSubRedisBroker, awaited per event | ${fmt(results.brokersAwaited)} events/s | |`,
+  );
+  log(
+    `| @discordjs/brokers PubSubRedisBroker, 100 in flight | ${fmt(results.brokers100InFlight)} events/s | |`,
+  );
+  log(`| raw pipelined XADD, batches of 100 (ceiling) | ${fmt(results.rawPipelined)} events/s | |`);
+  log(
+    `| shard worker, gateway frame to XADD (simulator generated ${fmt(results.simulatorEventsPerSecond)}/s) | ${fmt(results.workerEventsPerSecond)} events/s | >= 30,000 |`,
+  );
+  log(`| shard worker / brokers awaited | ${fmt(ratio, 2)}x | >= 3x |`);
+  log(
+    `| shard worker / raw pipelined XADD | ${fmt(results.workerEventsPerSecond / results.rawPipelined, 2)}x | |`,
+  );
+  log(
+    `| shard worker CPU per event | ${fmt(results.workerCpuMicrosPerEvent, 1)} µs (cores: worker ${fmt(results.workerCpuCores, 2)}, Redis ${fmt(results.redisCpuCores, 2)}, simulator and bench ${fmt(results.simulatorCpuCores, 2)}) | |`,
+  );
+  log(
+    `| shard worker RSS under the flood / events dropped (buffer full) | ${fmt(results.workerRssUnderLoadMb)} MB / ${fmt(results.workerDropped)} | |`,
+  );
+  log(
+    `| latency simulator send -> in the stream, p50 / p99 at ${fmt(results.latencyRate)} events/s (${fmt(results.latencySamples)} of ${fmt(results.latencySent)} sent) | ${fmt(results.latencyP50Ms, 2)} / ${fmt(results.latencyP99Ms, 2)} ms | p99 < 5 ms |`,
+  );
+  log(`| RSS, 16 idle shards | ${fmt(results.idleRss16Mb)} MB | <= 80 MB |`);
+}
+
+try {
+  await main();
+} finally {
+  for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+}
+process.exit(0);

@@ -1,0 +1,116 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { IIdentifyThrottler } from '@discordjs/ws';
+import { identifyBucket, type RedisKeys } from '@shardfleet/protocol';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { BudgetRefusal, IdentifyBudget } from './IdentifyBudget.js';
+
+/** What the throttler tells the worker about a shard on its way to identify. */
+export interface IdentifyThrottlerListener {
+  /** The shard waits for its bucket's turn. */
+  onWaiting(shardId: number): void;
+  /** The shard is refused: the budget is down to the reserve. Called once per wait. */
+  onRefused(shardId: number, refusal: BudgetRefusal): void;
+  /** The shard may identify now. */
+  onGranted(shardId: number): void;
+}
+
+/** Required options of a {@link RedisIdentifyThrottler}. */
+export interface RequiredRedisIdentifyThrottlerOptions {
+  redis: Redis;
+  keys: RedisKeys;
+  logger: Logger;
+  budget: IdentifyBudget;
+  listener: IdentifyThrottlerListener;
+  /** `session_start_limit.max_concurrency`. */
+  maxConcurrency: number;
+  /** One identify per bucket per this interval (Discord: 5 s). */
+  intervalMs: number;
+  /** This process's name in the lock, for people reading Redis. */
+  holder: string;
+}
+
+/** Optional options of a {@link RedisIdentifyThrottler}; defaults in {@link DefaultRedisIdentifyThrottlerOptions}. */
+export interface OptionalRedisIdentifyThrottlerOptions {
+  /**
+   * Added to the lock's lifetime: the identify leaves a moment after the lock is taken, and the
+   * next one must not arrive early by Discord's clock.
+   *
+   * @defaultValue `100`
+   */
+  marginMs: number;
+  /**
+   * Longest sleep while the budget is down to the reserve before checking it again.
+   *
+   * @defaultValue `60_000`
+   */
+  maxBudgetWaitMs: number;
+}
+
+export const DefaultRedisIdentifyThrottlerOptions = {
+  marginMs: 100,
+  maxBudgetWaitMs: 60_000,
+} as const satisfies OptionalRedisIdentifyThrottlerOptions;
+
+export type RedisIdentifyThrottlerOptions = RequiredRedisIdentifyThrottlerOptions &
+  Partial<OptionalRedisIdentifyThrottlerOptions>;
+
+const RETRY_AFTER_ERROR_MS = 1_000;
+const MIN_POLL_MS = 5;
+const POLL_JITTER_MS = 20;
+
+/**
+ * Identify throttling for a whole fleet: a shard identifies only after it set the bucket's lock
+ * `sf:{bot}:identify:<shard % max_concurrency>` with `SET NX PX interval`, so every worker of a
+ * bot together sends at most one identify per bucket per interval. Before that it checks the
+ * daily budget and, at the reserve, waits for the reset instead of spending the rest.
+ */
+export class RedisIdentifyThrottler implements IIdentifyThrottler {
+  private readonly options: RequiredRedisIdentifyThrottlerOptions & OptionalRedisIdentifyThrottlerOptions;
+
+  public constructor(options: RedisIdentifyThrottlerOptions) {
+    this.options = { ...DefaultRedisIdentifyThrottlerOptions, ...options };
+  }
+
+  public async waitForIdentify(shardId: number, signal: AbortSignal): Promise<void> {
+    const { redis, keys, budget, listener, logger } = this.options;
+    const key = keys.identify(identifyBucket(shardId, this.options.maxConcurrency));
+    const lockMs = String(this.options.intervalMs + this.options.marginMs);
+    let refused = false;
+    listener.onWaiting(shardId);
+    for (;;) {
+      signal.throwIfAborted();
+      await budget.refresh(refused);
+      const refusal = budget.check();
+      if (refusal !== null) {
+        if (!refused) listener.onRefused(shardId, refusal);
+        refused = true;
+        await sleep(
+          Math.min(Math.max(refusal.resetAfterMs, RETRY_AFTER_ERROR_MS), this.options.maxBudgetWaitMs),
+          undefined,
+          { signal },
+        );
+        continue;
+      }
+      if (refused) {
+        refused = false;
+        listener.onWaiting(shardId);
+      }
+      let waitMs = RETRY_AFTER_ERROR_MS;
+      try {
+        if ((await redis.set(key, this.options.holder, 'PX', lockMs, 'NX')) === 'OK') {
+          signal.throwIfAborted();
+          budget.spend();
+          listener.onGranted(shardId);
+          return;
+        }
+        const ttl = await redis.pttl(key);
+        waitMs = Math.max(ttl, MIN_POLL_MS) + Math.random() * POLL_JITTER_MS;
+      } catch (error) {
+        signal.throwIfAborted();
+        logger.warn({ err: error, shard: shardId }, 'identify lock unavailable (Redis?); retrying');
+      }
+      await sleep(waitMs, undefined, { signal });
+    }
+  }
+}
