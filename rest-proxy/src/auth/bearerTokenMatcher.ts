@@ -1,0 +1,14 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+/**
+ * A check of an `Authorization` header against `Bearer <token>` that takes the same time
+ * whatever the header holds: both sides are hashed first, so not even the length leaks.
+ */
+export function bearerTokenMatcher(token: string): (authorization: string | undefined) => boolean {
+  const expected = digest(`Bearer ${token}`);
+  return (authorization) => authorization !== undefined && timingSafeEqual(digest(authorization), expected);
+}
