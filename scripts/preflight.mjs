@@ -16,7 +16,11 @@ if (major < REQUIRED.major || (major === REQUIRED.major && minor < REQUIRED.mino
 }
 
 /** Programs the tests and `npm run dev` start, and the Debian package that provides each. */
-const SYSTEM_PROGRAMS = [{ program: 'redis-server', debianPackage: 'redis-server' }];
+const SYSTEM_PROGRAMS = [
+  { program: 'redis-server', debianPackage: 'redis-server' },
+  // The operator's integration tests run a real control plane (e2e/cluster).
+  { program: 'etcd', debianPackage: 'etcd-server' },
+];
 
 const onPath = (program) =>
   spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status === 0;
@@ -45,6 +49,20 @@ if (missing.length > 0) {
   const stillMissing = missing.filter(({ program }) => !onPath(program));
   if (stillMissing.length > 0) {
     console.error(`preflight: ${stillMissing.map(({ program }) => program).join(', ')} still not on PATH`);
+    process.exit(1);
+  }
+}
+
+// `npm test` runs the operator's integration tests against Kubernetes binaries built from Debian's
+// source package (e2e/README.md). Build them here, once per machine, with progress lines, so no
+// test hook waits minutes. Cached: later runs return at once.
+if (process.env.npm_lifecycle_event === 'test' || process.argv.includes('--kubernetes')) {
+  const { ensureKubernetesBinaries } = await import('../e2e/cluster/index.mjs');
+  try {
+    const { binDir } = await ensureKubernetesBinaries({ log: (line) => console.log(`preflight: ${line}`) });
+    console.log(`preflight: Kubernetes binaries in ${binDir}`);
+  } catch (error) {
+    console.error(`preflight: ${error.message}`);
     process.exit(1);
   }
 }

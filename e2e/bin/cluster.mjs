@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// `npm run cluster:up -- --control-plane-only` / `npm run cluster:down`: a local Kubernetes cluster
+// for development and the integration tests. Progress goes to stderr; `up` prints
+// `export KUBECONFIG=<path>` as the last line of stdout, so `eval "$(npm run -s cluster:up -- ...)"` works.
+import { parseArgs } from 'node:util';
+import { ensureKubernetesBinaries } from '../cluster/kubernetesBinaries.mjs';
+import { controlPlaneStatus, startControlPlane, stopControlPlane } from '../cluster/controlPlane.mjs';
+import { defaultClusterDir } from '../cluster/paths.mjs';
+
+const USAGE = `Usage:
+  cluster.mjs up --control-plane-only [--provider local] [--dir DIR]
+      Start etcd, kube-apiserver and kube-controller-manager on 127.0.0.1 (building the
+      Kubernetes binaries first if the cache lacks them). Prints export KUBECONFIG=... last.
+  cluster.mjs down [--dir DIR]      Stop everything \`up\` started and remove its state.
+  cluster.mjs status [--dir DIR]    Say whether the cluster runs.
+  cluster.mjs build                 Build and cache the Kubernetes binaries only.
+
+DIR defaults to $SHARDFLEET_CLUSTER_DIR or ~/.cache/shardfleet/cluster; the binaries are cached in
+$SHARDFLEET_CACHE_DIR (default ~/.cache/shardfleet).`;
+
+const PROVIDERS = ['local', 'kind'];
+
+const log = (line) => console.error(`cluster: ${line}`);
+
+function fail(message, exitCode = 1) {
+  console.error(`cluster: ${message}`);
+  process.exit(exitCode);
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: {
+      'control-plane-only': { type: 'boolean', default: false },
+      provider: { type: 'string', default: 'local' },
+      dir: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+} catch (error) {
+  fail(`${error.message}\n\n${USAGE}`, 2);
+}
+const { values, positionals } = parsed;
+const [command] = positionals;
+const dir = values.dir ?? defaultClusterDir();
+
+if (values.help || !command) {
+  console.log(USAGE);
+  process.exit(values.help ? 0 : 2);
+}
+
+async function up() {
+  if (!PROVIDERS.includes(values.provider)) {
+    fail(`--provider must be one of ${PROVIDERS.join(', ')}, not "${values.provider}"`, 2);
+  }
+  if (values.provider === 'kind') {
+    fail('--provider kind is not implemented yet (it needs a Docker engine); use --provider local', 2);
+  }
+  if (!values['control-plane-only']) {
+    fail(
+      'the local node (kubelet, containerd, kube-proxy, cluster DNS) is not implemented yet; ' +
+        'run `npm run cluster:up -- --control-plane-only` for etcd, kube-apiserver and kube-controller-manager',
+      2,
+    );
+  }
+  const status = await controlPlaneStatus(dir);
+  if (status.state === 'running') {
+    log(`already running in ${dir} (${status.server}); \`npm run cluster:down\` stops it`);
+    console.log(`export KUBECONFIG=${status.kubeconfigPath}`);
+    return;
+  }
+  const started = Date.now();
+  // Persistent: the programs outlive this command. Keep the directory on failure for its logs.
+  const controlPlane = await startControlPlane({ dir, persistent: true, keepDirOnStop: true, log });
+  log(`control plane up in ${((Date.now() - started) / 1000).toFixed(1)} s; state and logs in ${dir}`);
+  console.log(`export KUBECONFIG=${controlPlane.kubeconfigPath}`);
+}
+
+async function down() {
+  const stopped = await stopControlPlane(dir);
+  log(
+    stopped.length > 0
+      ? `stopped ${stopped.join(', ')}; removed ${dir}`
+      : `nothing was running; removed ${dir}`,
+  );
+}
+
+async function status() {
+  const current = await controlPlaneStatus(dir);
+  if (current.state === 'running')
+    console.log(`running: ${current.server} (KUBECONFIG=${current.kubeconfigPath})`);
+  else if (current.state === 'broken') {
+    console.log(
+      `broken: ${current.dead?.length ? `${current.dead.join(', ')} not running` : 'API server not ready'}`,
+    );
+    process.exitCode = 1;
+  } else {
+    console.log(`stopped (no state in ${dir})`);
+    process.exitCode = 1;
+  }
+}
+
+async function build() {
+  const { binDir } = await ensureKubernetesBinaries({ log });
+  log(`Kubernetes binaries in ${binDir}`);
+}
+
+const commands = { up, down, status, build };
+if (!Object.hasOwn(commands, command)) fail(`unknown command "${command}"\n\n${USAGE}`, 2);
+try {
+  await commands[command]();
+} catch (error) {
+  fail(error.message);
+}

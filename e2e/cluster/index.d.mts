@@ -1,0 +1,28 @@
+export {
+  ControlPlaneAlreadyRunningError,
+  ControlPlaneStartError,
+  DefaultControlPlaneOptions,
+  controlPlaneStatus,
+  startControlPlane,
+  stopControlPlane,
+} from './controlPlane.mjs';
+export type {
+  ControlPlane,
+  ControlPlaneOptions,
+  ControlPlaneStatus,
+  OptionalControlPlaneOptions,
+} from './controlPlane.mjs';
+export { MissingSystemPackagesError } from './debianPackages.mjs';
+export {
+  KUBERNETES_PROGRAMS,
+  KubernetesBuildError,
+  ensureKubernetesBinaries,
+  stderrProgressLog,
+} from './kubernetesBinaries.mjs';
+export type {
+  EnsureKubernetesBinariesOptions,
+  KubernetesBinaries,
+  KubernetesProgram,
+  ProgressLog,
+} from './kubernetesBinaries.mjs';
+export { KUBERNETES_VERSION, cacheRoot, defaultClusterDir } from './paths.mjs';

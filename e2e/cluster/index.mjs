@@ -1,0 +1,18 @@
+// The local Kubernetes cluster scripts' public API, for tests (vitest globalSetup or beforeAll)
+// and for e2e/bin/cluster.mjs.
+export {
+  ControlPlaneAlreadyRunningError,
+  ControlPlaneStartError,
+  DefaultControlPlaneOptions,
+  controlPlaneStatus,
+  startControlPlane,
+  stopControlPlane,
+} from './controlPlane.mjs';
+export { MissingSystemPackagesError } from './debianPackages.mjs';
+export {
+  KUBERNETES_PROGRAMS,
+  KubernetesBuildError,
+  ensureKubernetesBinaries,
+  stderrProgressLog,
+} from './kubernetesBinaries.mjs';
+export { KUBERNETES_VERSION, cacheRoot, defaultClusterDir } from './paths.mjs';
