@@ -40,13 +40,6 @@ export interface OptionalShardWorkerOptions {
    */
   shutdownTimeoutMs: number;
   /**
-   * A shard connecting or resuming for longer than this, or ready without a heartbeat ack for
-   * longer, fails `/healthz`: it is stuck and a restart is the way out.
-   *
-   * @defaultValue `180_000`
-   */
-  stuckAfterMs: number;
-  /**
    * How often the status hashes are rewritten.
    *
    * @defaultValue `5_000`
@@ -57,7 +50,6 @@ export interface OptionalShardWorkerOptions {
 export const DefaultShardWorkerOptions = {
   host: '0.0.0.0',
   shutdownTimeoutMs: 20_000,
-  stuckAfterMs: 180_000,
   statusIntervalMs: 5_000,
 } as const satisfies OptionalShardWorkerOptions;
 
@@ -507,7 +499,7 @@ export class ShardWorker {
       const forMs = now - this.lastProgress(state);
       if (
         (state.status === 'connecting' || state.status === 'resuming' || state.status === 'ready') &&
-        forMs > this.options.stuckAfterMs
+        forMs > this.config.shardStuckAfterMs
       ) {
         stuck.push({ shard: state.id, status: state.status, forMs });
       }

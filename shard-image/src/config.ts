@@ -19,6 +19,13 @@ export const DEFAULT_EVENT_BUFFER_LIMIT = 50_000;
  * @defaultValue `5`
  */
 export const DEFAULT_IDENTIFY_RESERVE_PERCENT = 5;
+/**
+ * How long a shard may go without progress (a heartbeat acknowledged when ready, else a status
+ * change) before `/healthz` fails, so Kubernetes restarts a worker the library cannot recover.
+ *
+ * @defaultValue `180_000`
+ */
+export const DEFAULT_SHARD_STUCK_AFTER_MS = 180_000;
 
 const DECIMAL_PATTERN = /^\d+$/;
 
@@ -40,18 +47,21 @@ function integerVariable(min: number, max: number, fallback: number) {
 /**
  * The shard worker's own tuning variables, on top of the contract's {@link shardEnvSchema}:
  * `STREAM_MAX_LENGTH` (`MAXLEN ~` of the event stream, from the CR's `stream.maxLength`),
- * `EVENT_BUFFER_LIMIT` (events held while Redis is down) and `IDENTIFY_RESERVE_PERCENT`.
+ * `EVENT_BUFFER_LIMIT` (events held while Redis is down), `IDENTIFY_RESERVE_PERCENT` and
+ * `SHARD_STUCK_AFTER_MS` (a shard without progress that long fails `/healthz`).
  */
 export const shardWorkerTuningSchema = z
   .object({
     STREAM_MAX_LENGTH: integerVariable(1, Number.MAX_SAFE_INTEGER, DEFAULT_STREAM_MAX_LENGTH),
     EVENT_BUFFER_LIMIT: integerVariable(0, 10_000_000, DEFAULT_EVENT_BUFFER_LIMIT),
     IDENTIFY_RESERVE_PERCENT: integerVariable(0, 99, DEFAULT_IDENTIFY_RESERVE_PERCENT),
+    SHARD_STUCK_AFTER_MS: integerVariable(1_000, 86_400_000, DEFAULT_SHARD_STUCK_AFTER_MS),
   })
   .transform((env) => ({
     streamMaxLength: env.STREAM_MAX_LENGTH,
     eventBufferLimit: env.EVENT_BUFFER_LIMIT,
     identifyReservePercent: env.IDENTIFY_RESERVE_PERCENT,
+    shardStuckAfterMs: env.SHARD_STUCK_AFTER_MS,
   }));
 
 /** The shard worker's environment: the contract's variables and its tuning variables. */

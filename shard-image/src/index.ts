@@ -10,6 +10,7 @@ export {
 export {
   DEFAULT_EVENT_BUFFER_LIMIT,
   DEFAULT_IDENTIFY_RESERVE_PERCENT,
+  DEFAULT_SHARD_STUCK_AFTER_MS,
   DEFAULT_STREAM_MAX_LENGTH,
   type ShardWorkerConfig,
   shardWorkerEnvSchema,

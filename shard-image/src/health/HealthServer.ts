@@ -74,6 +74,6 @@ export class HealthServer {
   private probe(response: ServerResponse, result: ProbeResult): void {
     response
       .writeHead(result.ok ? 200 : 503, { 'content-type': 'application/json' })
-      .end(JSON.stringify({ ok: result.ok, ...{ detail: result.detail } }));
+      .end(JSON.stringify({ ok: result.ok, detail: result.detail }));
   }
 }
