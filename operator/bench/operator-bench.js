@@ -181,6 +181,14 @@ try {
       'shardfleet_kube_requests_total',
       (line) => notLease(line) && /verb="(PATCH|POST|PUT|DELETE)"/.test(line),
     );
+  const writesByResource = {};
+  for (const line of after.split('\n')) {
+    const match =
+      /^shardfleet_kube_requests_total\{.*verb="(PATCH|POST|PUT|DELETE)".*resource="([^"]+)"/.exec(line);
+    if (match === null || match[2] === 'leases') continue;
+    const name = `${match[1]} ${match[2]}`;
+    writesByResource[name] = (writesByResource[name] ?? 0) + Number(line.split(' ').at(-1));
+  }
   const reconciles =
     metricSum(after, 'shardfleet_reconcile_total') - metricSum(before, 'shardfleet_reconcile_total');
   const gatewayChecks =
@@ -223,6 +231,7 @@ try {
     apiRequestsPerReconcile: Number((requests / reconciles).toFixed(2)),
     apiRequestsPerBot: Number((requests / BOTS).toFixed(2)),
     apiWritesPerBot: Number((writes / BOTS).toFixed(2)),
+    writesByResource,
     gatewayChecks,
     steadyState: {
       ms: STEADY_MS,
@@ -240,6 +249,9 @@ operator benchmark: ${BOTS} DiscordBots created at once (Kubernetes 1.20.2 contr
   create -> status written  p50 ${result.applyToStatusMs.p50} ms   p99 ${result.applyToStatusMs.p99} ms   max ${result.applyToStatusMs.max} ms
   (the create requests themselves: p50 ${result.createRequestMs.p50} ms   p99 ${result.createRequestMs.p99} ms)
   reconciles ${reconciles}; API requests ${requests} (${result.apiRequestsPerReconcile} per reconcile, ${result.apiRequestsPerBot} per bot, ${result.apiWritesPerBot} writes per bot); GET /gateway/bot ${gatewayChecks}
+  writes: ${Object.entries(writesByResource)
+    .map(([name, count]) => `${name} ${count}`)
+    .join(', ')}
   steady state (${STEADY_MS} ms): ${steadyReconciles} reconciles, ${steadyRequests} API requests, ${steadyLease} lease requests, ${steadyGateway} gateway checks`);
   console.log(JSON.stringify(result));
 } finally {

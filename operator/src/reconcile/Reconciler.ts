@@ -15,11 +15,13 @@ import { DISCORD_BOTS, resourcePath } from '../kube/resources.js';
 import type { OperatorMetrics } from '../OperatorMetrics.js';
 import type { ReconcileResult } from '../controller/WorkQueue.js';
 import { AppliedMemo } from './AppliedMemo.js';
-import { applyChildren, needsApply } from './applyChildren.js';
-import { desiredChildren } from './desiredChildren.js';
+import { ALL_BUT_SHARD_STATEFUL_SET, applyChildren, type ChildName, needsApply } from './applyChildren.js';
+import { desiredChildren, newProxyAuthToken } from './desiredChildren.js';
 import { countReadiness, desiredStatus, type Observation, statusDiffers } from './desiredStatus.js';
 import { checkSpec } from './guards.js';
 import { type Caches, observe } from './observe.js';
+
+const FIRST_PASS_BACKSTOP_MS = 1_000;
 
 /** A DiscordBot as the cache holds it. */
 export type DiscordBotObject = KubernetesObject & { spec?: unknown; status?: DiscordBotStatus };
@@ -41,6 +43,13 @@ export class Reconciler {
   readonly #statusMemo = new Map<string, { json: string; staleVersion: string | undefined }>();
   /** Bots held by a too-low identify budget, and when Discord said it resets (ms since the epoch). */
   readonly #budgetResets = new Map<string, number>();
+  /**
+   * Proxy secrets generated for bots whose Secret the cache does not show yet: the same one is
+   * applied until it does, so proxy and bot pods never start with different secrets.
+   */
+  readonly #newProxyAuthTokens = new Map<string, string>();
+  /** What a new bot's first pass wrote, told in one Event with the rest by its second pass. */
+  readonly #firstPassWritten = new Map<string, string[]>();
 
   public constructor(
     private readonly caches: Caches,
@@ -126,18 +135,26 @@ export class Reconciler {
       shardImage: this.settings.shardImage,
       restProxyImage: this.settings.restProxyImage,
       pdbApiVersion: this.settings.pdbApiVersion,
-      proxyAuthToken: observed.proxyAuthToken,
+      proxyAuthToken: this.#proxyAuthToken(key, observed.proxyAuthToken),
     });
     // A new or changed StatefulSet restarts every shard: only with the identifies to pay for it.
     const rollout = needsApply(this.#memo, desired.shardStatefulSet, observed.children.shardStatefulSet);
     const affordable = !rollout || hasIdentifyBudgetForStart(plan, gateway.sessionStartLimit.remaining);
-    const written = await applyChildren(
-      this.client,
-      this.#memo,
-      desired,
-      observed.children,
-      affordable ? new Set() : new Set(['shardStatefulSet'] as const),
-    );
+    // A new bot's first pass applies only its shard StatefulSet and the bot goes to the back of the queue:
+    // shards take longest to come up (identify intervals), so when many bots arrive at once every
+    // fleet starts before any bot's other children and status are written.
+    const firstPass = affordable && observed.children.shardStatefulSet === undefined;
+    let held: ReadonlySet<ChildName> = new Set();
+    if (!affordable) held = new Set(['shardStatefulSet']);
+    else if (firstPass) held = ALL_BUT_SHARD_STATEFUL_SET;
+    const written = await applyChildren(this.client, this.#memo, desired, observed.children, held);
+    if (firstPass) {
+      this.#firstPassWritten.set(key, [...(this.#firstPassWritten.get(key) ?? []), ...written]);
+      // The StatefulSet's watch event queues the bot again; this is the backstop.
+      return { requeueAfterMs: FIRST_PASS_BACKSTOP_MS };
+    }
+    written.unshift(...(this.#firstPassWritten.get(key) ?? []));
+    this.#firstPassWritten.delete(key);
     if (written.length > 0) {
       log.info({ written }, 'applied children');
       void this.events.record(
@@ -220,8 +237,23 @@ export class Reconciler {
     }
   }
 
+  #proxyAuthToken(key: string, stored: string | undefined): string {
+    if (stored !== undefined) {
+      this.#newProxyAuthTokens.delete(key);
+      this.#firstPassWritten.delete(key);
+      return stored;
+    }
+    let token = this.#newProxyAuthTokens.get(key);
+    if (token === undefined) {
+      token = newProxyAuthToken();
+      this.#newProxyAuthTokens.set(key, token);
+    }
+    return token;
+  }
+
   #forget(key: string, botId: string): void {
     this.gateway.forget(key);
+    this.#newProxyAuthTokens.delete(key);
     this.#statusMemo.delete(key);
     this.#budgetResets.delete(key);
     this.#memo.forgetPrefix(`${key.split('/')[0]}/${key.split('/')[1]}/`);

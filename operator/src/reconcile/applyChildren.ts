@@ -14,7 +14,7 @@ import type { DesiredChildren } from './desiredChildren.js';
 import { APPLIED_HASH_ANNOTATION } from './names.js';
 import type { ObservedChildren } from './observe.js';
 
-type ChildName = keyof DesiredChildren & keyof ObservedChildren;
+export type ChildName = keyof DesiredChildren & keyof ObservedChildren;
 
 /**
  * The children in two tiers, each applied in parallel: first the shard StatefulSet (the shards
@@ -25,6 +25,11 @@ const TIERS: readonly (readonly ChildName[])[] = [
   ['shardStatefulSet', 'shardService', 'proxyAuthSecret'],
   ['restProxyService', 'restProxyDeployment', 'shardDisruptionBudget', 'botDeployment'],
 ];
+
+/** Every child but the shard StatefulSet: held back in a new bot's first pass. */
+export const ALL_BUT_SHARD_STATEFUL_SET: ReadonlySet<ChildName> = new Set(
+  TIERS.flat().filter((name) => name !== 'shardStatefulSet'),
+);
 
 function typeOf(object: KubernetesObject): ResourceType {
   switch (object.kind) {

@@ -32,8 +32,8 @@ export interface DesiredChildrenInput {
   readonly restProxyImage: string;
   /** `policy/v1` or `policy/v1beta1`, from discovery. */
   readonly pdbApiVersion: string;
-  /** The proxy secret's current value, kept across reconciles; a new random one when `undefined`. */
-  readonly proxyAuthToken: string | undefined;
+  /** The proxy secret: the stored one, or one generated for this bot until the cache shows it. */
+  readonly proxyAuthToken: string;
 }
 
 /** The children of a DiscordBot, each a complete object for server-side apply. */
@@ -203,7 +203,7 @@ export function newProxyAuthToken(): string {
   return randomBytes(32).toString('hex');
 }
 
-/** Every child of a DiscordBot (pure, except a new proxy secret when none exists yet). */
+/** Every child of a DiscordBot (pure). */
 export function desiredChildren(input: DesiredChildrenInput): DesiredChildren {
   const { spec, plan, bot } = input;
   const names = childNames(bot.name);
@@ -216,7 +216,7 @@ export function desiredChildren(input: DesiredChildrenInput): DesiredChildren {
     kind: 'Secret',
     metadata: ownedMetadata(input, names.proxyAuth, 'auth'),
     type: 'Opaque',
-    data: { [PROXY_AUTH_KEY]: Buffer.from(input.proxyAuthToken ?? newProxyAuthToken()).toString('base64') },
+    data: { [PROXY_AUTH_KEY]: Buffer.from(input.proxyAuthToken).toString('base64') },
   });
 
   const shardService = withAppliedHash({
