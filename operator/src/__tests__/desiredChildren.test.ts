@@ -174,7 +174,11 @@ describe('desiredChildren', () => {
     expect(container.resources.requests).toBeDefined();
   });
 
-  it('gives the proxy its token and shared secret through Secret references', () => {
+  it('gives the proxy its bot id, and its token and shared secret through Secret references', () => {
+    expect(anyObject(children.restProxyDeployment).spec.template.spec.containers[0].env).toContainEqual({
+      name: 'SHARDFLEET_BOT',
+      value: 'bots.mybot',
+    });
     expect(anyObject(children.restProxyDeployment).spec.template.spec.containers[0].env).toContainEqual({
       name: 'DISCORD_TOKEN',
       valueFrom: { secretKeyRef: { name: 'mybot-token', key: 'token' } },

@@ -282,6 +282,8 @@ export function desiredChildren(input: DesiredChildrenInput): DesiredChildren {
             'rest-proxy',
             spec.restProxy.image ?? input.restProxyImage,
             [
+              // Names the proxy's Redis keys after the bot, beside its other sf:{bot}:... keys.
+              { name: 'SHARDFLEET_BOT', value: `${bot.namespace}.${bot.name}` },
               secretEnv('DISCORD_TOKEN', spec.tokenSecretRef.name, spec.tokenSecretRef.key),
               { name: 'DISCORD_API_URL', value: spec.discord.apiUrl },
               secretEnv('PROXY_AUTH_TOKEN', names.proxyAuth, PROXY_AUTH_KEY),
