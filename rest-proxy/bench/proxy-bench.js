@@ -1,14 +1,16 @@
 // npm run bench:proxy: requests/s and latency straight to a minimal Discord-like upstream,
 // through shardfleet's REST proxy and through @discordjs/proxy, in one run, at 32 connections:
 // one hot channel and requests spread over many channels (upstream limits high; the proxy alone
-// and with its limits in Redis), then one hot
-// channel whose bucket the proxies could exceed, and latency at a fixed moderate rate. Every
-// process is stopped at the end; each case runs a bounded time.
+// and with its limits in Redis), latency at fixed offered loads (open loop), then one hot
+// channel whose bucket the proxies could exceed. Every process is stopped at the end; each case
+// runs a bounded time.
 import { cpus, loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, ProgramProcess, RedisServer } from '@shardfleet/testing';
 import autocannon from 'autocannon';
+import { Pool } from 'undici';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CONNECTIONS = 32;
@@ -16,7 +18,7 @@ const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WARMUP_S = 2;
 const SPREAD_CHANNELS = 1_000;
-const FIXED_RATE = 1_000;
+const FIXED_RATES = [1_000, 3_000];
 const LIMITED_BUCKET = { limit: 2_000, windowMs: 1_000 };
 const PROXY_TOKEN = 'bench-proxy-token-0123456789';
 const BOT_TOKEN = 'bench-bot-token';
@@ -66,14 +68,17 @@ async function upstreamCall(url, path, method = 'GET') {
   return (await fetch(`${url}${path}`, { method })).json();
 }
 
-function run(target, { spread, duration = DURATION_S, overallRate }) {
-  const authorization = target.kind.startsWith('shardfleet') ? `Bearer ${PROXY_TOKEN}` : `Bot ${BOT_TOKEN}`;
+function authorizationOf(target) {
+  return target.kind.startsWith('shardfleet') ? `Bearer ${PROXY_TOKEN}` : `Bot ${BOT_TOKEN}`;
+}
+
+function run(target, { spread, duration = DURATION_S }) {
+  const authorization = authorizationOf(target);
   let next = 0;
   return autocannon({
     url: `${target.url}/api/v10/channels/${HOT_CHANNEL}/messages`,
     connections: CONNECTIONS,
     duration,
-    ...(overallRate === undefined ? {} : { overallRate }),
     method: 'POST',
     headers: { authorization, 'content-type': 'application/json' },
     body: BODY,
@@ -90,9 +95,70 @@ function run(target, { spread, duration = DURATION_S, overallRate }) {
   });
 }
 
+/**
+ * Latency at a fixed offered load, open loop: requests start on an even schedule of `rate` per
+ * second whatever the answers do, over at most CONNECTIONS connections, and each is timed from
+ * its scheduled start, so any stall counts against every request it delays. (autocannon's
+ * `overallRate` sends each connection's share in a burst at the top of every second and corrects
+ * for coordinated omission with a 1 ms interval, which measures saturated bursts instead.)
+ */
+async function openLoop(target, { rate, duration = DURATION_S }) {
+  const authorization = authorizationOf(target);
+  const pool = new Pool(target.url, { connections: CONNECTIONS });
+  const latencies = [];
+  const statusCounts = new Map();
+  const total = rate * duration;
+  let errors = 0;
+  let sent = 0;
+  let settled = 0;
+  const started = performance.now();
+  await new Promise((resolve) => {
+    const send = (scheduled) =>
+      pool
+        .request({
+          path: `/api/v10/channels/${HOT_CHANNEL}/messages`,
+          method: 'POST',
+          headers: { authorization, 'content-type': 'application/json' },
+          body: BODY,
+        })
+        .then(async (response) => {
+          await response.body.dump();
+          latencies.push(performance.now() - scheduled);
+          statusCounts.set(response.statusCode, (statusCounts.get(response.statusCode) ?? 0) + 1);
+        })
+        .catch(() => errors++)
+        .finally(() => {
+          if (++settled === total) resolve();
+        });
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) * rate) / 1_000) + 1);
+      for (; sent < due; sent++) send(started + (sent * 1_000) / rate);
+      if (sent < total) setTimeout(tick, 1);
+    };
+    tick();
+  });
+  const elapsedS = (performance.now() - started) / 1_000;
+  await pool.close();
+  latencies.sort((a, b) => a - b);
+  const percentile = (fraction) =>
+    Number(
+      (latencies[Math.min(latencies.length - 1, Math.floor(fraction * latencies.length))] ?? NaN).toFixed(2),
+    );
+  const ok = [...statusCounts].reduce((sum, [status, count]) => sum + (status < 300 ? count : 0), 0);
+  return {
+    requests: { average: latencies.length / elapsedS },
+    latency: { p50: percentile(0.5), p99: percentile(0.99) },
+    '2xx': ok,
+    non2xx: latencies.length - ok,
+    statusCodeStats: Object.fromEntries(statusCounts),
+    errors,
+    timeouts: 0,
+  };
+}
+
 async function measureOnce(target, upstreamUrl, options) {
   await upstreamCall(upstreamUrl, '/reset', 'POST');
-  const result = await run(target, options);
+  const result = options.rate === undefined ? await run(target, options) : await openLoop(target, options);
   const upstreamStats = await upstreamCall(upstreamUrl, '/stats');
   return {
     rps: result.requests.average,
@@ -118,7 +184,9 @@ function median(values) {
  * medians of the rounds, counts their sums, the bucket window peak their maximum.
  */
 async function measure(targets, upstreamUrl, options, rounds = ROUNDS) {
-  for (const target of targets) await run(target, { ...options, duration: WARMUP_S });
+  for (const target of targets) {
+    await (options.rate === undefined ? run : openLoop)(target, { ...options, duration: WARMUP_S });
+  }
   const samples = new Map(targets.map((target) => [target, []]));
   for (let round = 0; round < rounds; round++) {
     for (let index = 0; index < targets.length; index++) {
@@ -183,10 +251,13 @@ try {
     table(title, await measure(targets, fast, { spread }));
   }
 
-  table(
-    `Latency at a fixed ${FIXED_RATE} req/s, one hot channel`,
-    await measure(targets, fast, { spread: false, overallRate: FIXED_RATE }, 1),
-  );
+  for (const rate of FIXED_RATES) {
+    table(
+      `Latency at a fixed ${rate} req/s offered, one hot channel (open loop)`,
+      await measure(targets, fast, { spread: false, rate }),
+      'Each request timed from its scheduled start; req/s is the rate answered.',
+    );
+  }
 
   const limited = await upstream({
     BUCKET_LIMIT: String(LIMITED_BUCKET.limit),

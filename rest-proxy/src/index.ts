@@ -38,5 +38,5 @@ export type {
   UpstreamOutcome,
 } from './ratelimit/RateLimitStore.js';
 export { RedisRateLimitStore, type RedisRateLimitStoreOptions } from './ratelimit/RedisRateLimitStore.js';
-export { type RouteData, routeData } from './routing/routeData.js';
+export { type RouteData, RouteDataCache, routeData } from './routing/routeData.js';
 export { parseRateLimitHeaders } from './upstream/rateLimitHeaders.js';

@@ -71,3 +71,27 @@ export function routeData(method: string, path: string, now = Date.now()): Route
   for (const [pattern, replacement] of TEMPLATE_RULES) template = template.replace(pattern, replacement);
   return { routeId: `${method} ${bucketRoute}`, majorParameter, template, exemptFromGlobal: false };
 }
+
+/**
+ * {@link routeData} remembered per method and path: a bot sends to the same channels over and
+ * over, and filing a path runs a dozen regular expressions. Deletions are filed afresh each time,
+ * as a message's age (its bucket) changes with the clock. At `capacity` paths the cache starts
+ * over, so its memory stays bounded however many channels a bot reaches.
+ */
+export class RouteDataCache {
+  private readonly routes = new Map<string, RouteData>();
+
+  public constructor(private readonly capacity = 10_000) {}
+
+  public get(method: string, path: string): RouteData {
+    if (method === 'DELETE') return routeData(method, path);
+    const key = `${method} ${path}`;
+    let route = this.routes.get(key);
+    if (route === undefined) {
+      if (this.routes.size >= this.capacity) this.routes.clear();
+      route = routeData(method, path);
+      this.routes.set(key, route);
+    }
+    return route;
+  }
+}

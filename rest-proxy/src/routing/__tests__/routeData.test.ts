@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { routeData } from '../routeData.js';
+import { RouteDataCache, routeData } from '../routeData.js';
 
 const CHANNEL = '264905529925697537';
 const OTHER = '264905529925697538';
@@ -74,5 +74,26 @@ describe('routeData', () => {
     expect(routeData('DELETE', `/channels/${CHANNEL}/messages/${OLD_MESSAGE}`, now).routeId).toBe(
       'DELETE /channels/:id/messages/:id/Delete Old Message',
     );
+  });
+});
+
+describe('RouteDataCache', () => {
+  it('files a path as routeData does, remembering it up to its capacity', () => {
+    const cache = new RouteDataCache(2);
+    const path = `/channels/${CHANNEL}/messages`;
+    const first = cache.get('POST', path);
+    expect(first).toEqual(routeData('POST', path));
+    expect(cache.get('POST', path)).toBe(first);
+    cache.get('GET', path);
+    cache.get('POST', `/channels/${OTHER}/messages`);
+    // Full: it started over, so the first path is filed afresh (equal, not the same object).
+    expect(cache.get('POST', path)).not.toBe(first);
+    expect(cache.get('POST', path)).toEqual(first);
+  });
+
+  it('files deletions afresh, as a message ages into the old-message bucket', () => {
+    const cache = new RouteDataCache();
+    const path = `/channels/${CHANNEL}/messages/${OTHER}`;
+    expect(cache.get('DELETE', path)).not.toBe(cache.get('DELETE', path));
   });
 });
