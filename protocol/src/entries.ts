@@ -151,15 +151,30 @@ export function encodeEventEntry(event: EventEntry): string[] {
   return encodeEventEntryJson(event, JSON.stringify(event.d) ?? 'null');
 }
 
+/** Options of {@link decodeEventEntry}. */
+export interface DecodeEventEntryOptions {
+  /**
+   * Parse `d` from JSON. A consumer that handles entries later than it reads them can leave `d`
+   * as its JSON text and parse it when it needs it, so the parsed data lives only that long.
+   *
+   * @defaultValue `true`
+   */
+  parseData?: boolean;
+}
+
 /**
  * Decodes and validates an event entry read from Redis. Unknown fields are ignored, so newer
  * writers may add some.
  *
  * @param fields - The entry's fields, as a flat `[field, value, ...]` list (ioredis) or an object (node-redis).
- * @returns The event, with `d` parsed from JSON and an empty `g` as `null`.
+ * @param options - With `parseData: false`, `d` is the JSON text, unchecked.
+ * @returns The event, with `d` parsed from JSON (unless `parseData` is false) and an empty `g` as `null`.
  * @throws {@link EntryDecodeError} naming the first missing or malformed field.
  */
-export function decodeEventEntry(fields: readonly string[] | Readonly<Record<string, string>>): EventEntry {
+export function decodeEventEntry(
+  fields: readonly string[] | Readonly<Record<string, string>>,
+  options: DecodeEventEntryOptions = {},
+): EventEntry {
   let t: string | undefined;
   let s: string | undefined;
   let seq: string | undefined;
@@ -221,7 +236,7 @@ export function decodeEventEntry(fields: readonly string[] | Readonly<Record<str
     sid: session,
     g: guild === '' ? null : guild,
     ts: receivedAt,
-    d: json('event', 'd', d),
+    d: options.parseData === false ? required('event', 'd', d) : json('event', 'd', d),
   };
 }
 

@@ -18,6 +18,7 @@ export {
 } from './config.js';
 export {
   type CommandEntry,
+  type DecodeEventEntryOptions,
   DISPATCH_NAME_PATTERN,
   decodeCommandEntry,
   decodeEventEntry,

@@ -95,6 +95,15 @@ describe('event entries', () => {
     expect(decodeEventEntry(fields)).toEqual(message);
   });
 
+  it('leaves d as its JSON text with parseData: false, still checking the other fields', () => {
+    const fields = encodeEventEntry(message);
+    expect(decodeEventEntry(fields, { parseData: false })).toEqual({
+      ...message,
+      d: JSON.stringify(message.d),
+    });
+    expect(() => decodeEventEntry(withField(fields, 's', 'x'), { parseData: false })).toThrow(/field "s"/);
+  });
+
   it.each<[string, Partial<EventEntry>]>([
     ['a DM', { g: null }],
     ['null data', { d: null }],
