@@ -169,20 +169,31 @@ async function operatorWrites(): Promise<number> {
 }
 
 // The StatefulSet controller writes the StatefulSet's status while it creates pods.
-async function waitForSettledStatefulSet(name: string): Promise<void> {
-  await waitUntil(
-    async () => {
-      const current = await kube.get<
-        StatefulSet & { status?: { observedGeneration?: number; replicas?: number } }
-      >(path(STATEFUL_SETS, `${name}-shards`));
-      return (
-        current !== undefined &&
-        current.status?.observedGeneration === current.metadata?.generation &&
-        current.status?.replicas === current.spec.replicas
-      );
-    },
-    { ...WAIT, description: `the StatefulSet ${name}-shards settled` },
-  );
+type Workload = KubernetesObject & {
+  spec: { replicas?: number };
+  status?: { observedGeneration?: number; replicas?: number; updatedReplicas?: number };
+};
+
+// The controller-manager writes a workload's status until it has made its pods; only then does a
+// resourceVersion that moves mean the operator wrote.
+async function waitForSettledWorkloads(name: string): Promise<void> {
+  for (const workloadPath of [
+    path(STATEFUL_SETS, `${name}-shards`),
+    path(DEPLOYMENTS, `${name}-rest-proxy`),
+  ]) {
+    await waitUntil(
+      async () => {
+        const current = await kube.get<Workload>(workloadPath);
+        return (
+          current !== undefined &&
+          current.status?.observedGeneration === current.metadata?.generation &&
+          current.status?.replicas === current.spec.replicas &&
+          current.status?.updatedReplicas === current.spec.replicas
+        );
+      },
+      { ...WAIT, description: `${workloadPath} settled` },
+    );
+  }
 }
 
 // Several resync periods with nothing to do: no write of the operator, and no resourceVersion moves.
@@ -363,7 +374,7 @@ describe('the DiscordBot operator against a real kube-apiserver', { timeout: 180
   });
 
   it('makes no writes while nothing changes', async () => {
-    await waitForSettledStatefulSet('fleet');
+    await waitForSettledWorkloads('fleet');
     await expectNoChurn('fleet');
   });
 
@@ -422,7 +433,7 @@ describe('the DiscordBot operator against a real kube-apiserver', { timeout: 180
   });
 
   it('reports a refused token and leaves the children alone', async () => {
-    await waitForSettledStatefulSet('fleet');
+    await waitForSettledWorkloads('fleet');
     const before = await children('fleet');
     await putSecret('fleet-token', 'a-token-discord-refuses');
     await waitForCondition('fleet', 'TokenValid', 'False', 'InvalidToken');
