@@ -2,6 +2,7 @@ import { API } from '@discordjs/core/http-only';
 import {
   type BotConfig,
   botEnvSchema,
+  HealthServer,
   idempotencyKey,
   loadConfigOrExit,
   redisKeys,
@@ -18,7 +19,6 @@ import {
 } from './consume/StreamConsumer.js';
 import type { BotEventName, EventContext, EventHandler } from './events.js';
 import { GatewayCommands } from './gateway/GatewayCommands.js';
-import { HealthServer } from './health/HealthServer.js';
 import { AckOnlyGuard } from './replay/AckOnlyGuard.js';
 import type { IReplayGuard } from './replay/IReplayGuard.js';
 import { RedisReplayGuard } from './replay/RedisReplayGuard.js';

@@ -20,7 +20,6 @@ export {
   type VoiceStateRequest,
 } from './gateway/GatewayCommands.js';
 export { ProxyRest } from './ProxyRest.js';
-export { HealthServer, type HealthServerOptions, type ProbeResult } from './health/HealthServer.js';
 export { AckOnlyGuard } from './replay/AckOnlyGuard.js';
 export type { GuardedEntry, GuardVerdict, IReplayGuard } from './replay/IReplayGuard.js';
 export {

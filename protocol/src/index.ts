@@ -32,6 +32,12 @@ export {
   idempotencyKey,
 } from './entries.js';
 export * from './fleetPlan.js';
+export {
+  HealthServer,
+  type HealthServerOptions,
+  type MetricsRegistry,
+  type ProbeResult,
+} from './HealthServer.js';
 export { ALL_INTENTS, IntentsError, intentNames, PRIVILEGED_INTENTS, parseIntents } from './intents.js';
 export { BOT_ID_PATTERN, type BotId, parseBotId, type RedisKeys, redisKeys } from './keys.js';
 export {

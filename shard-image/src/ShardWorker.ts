@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { REST } from '@discordjs/rest';
 import { CloseCodes, WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
-import { type RedisKeys, redisKeys } from '@shardfleet/protocol';
+import { HealthServer, type ProbeResult, type RedisKeys, redisKeys } from '@shardfleet/protocol';
 import type {
   APIGatewayBotInfo,
   GatewayDispatchPayload,
@@ -15,7 +15,6 @@ import { RedisCommandConsumer } from './commands/RedisCommandConsumer.js';
 import type { ShardWorkerConfig } from './config.js';
 import { closeCodeHandling } from './gateway/closeCodes.js';
 import { LeasedShardingStrategy } from './gateway/LeasedShardingStrategy.js';
-import { HealthServer, type ProbeResult } from './health/HealthServer.js';
 import { IdentifyBudget } from './identify/IdentifyBudget.js';
 import { RedisIdentifyThrottler } from './identify/RedisIdentifyThrottler.js';
 import { RedisShardLease } from './lease/RedisShardLease.js';

@@ -18,7 +18,6 @@ export {
 } from './config.js';
 export { type CloseAction, type CloseCodeHandling, closeCodeHandling } from './gateway/closeCodes.js';
 export { LeasedShardingStrategy } from './gateway/LeasedShardingStrategy.js';
-export { HealthServer, type HealthServerOptions, type ProbeResult } from './health/HealthServer.js';
 export { type BudgetRefusal, IdentifyBudget, type IdentifyBudgetOptions } from './identify/IdentifyBudget.js';
 export {
   DefaultRedisIdentifyThrottlerOptions,

@@ -1,5 +1,4 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
 
 /** A probe's answer. */
 export interface ProbeResult {
@@ -8,17 +7,26 @@ export interface ProbeResult {
   detail: unknown;
 }
 
+/** What `/metrics` serves: a prom-client `Registry` is one. */
+export interface MetricsRegistry {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
+
 /** Required options of a {@link HealthServer}. */
 export interface HealthServerOptions {
   port: number;
   /** `0.0.0.0` in a container. */
   host: string;
-  registry: Registry;
+  registry: MetricsRegistry;
   liveness: () => ProbeResult;
   readiness: () => ProbeResult;
 }
 
-/** `/healthz`, `/readyz` and `/metrics` on plain node:http: the bot's whole HTTP surface. */
+/**
+ * `/healthz`, `/readyz` and `/metrics` on plain node:http: the whole HTTP surface of the shard worker
+ * and the bot runtime.
+ */
 export class HealthServer {
   private readonly server: Server;
 
