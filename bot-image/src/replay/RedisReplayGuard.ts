@@ -5,17 +5,41 @@ import type { GuardedEntry, GuardVerdict, IReplayGuard } from './IReplayGuard.js
 export const SEEN_BUCKET_BITS = 65_536;
 const SCRIPT_BATCH = 500;
 
-// KEYS[1] the stream, then per entry: its seen bitmap and its handling key.
-// ARGV[1] the group, ARGV[2] the handling lease in ms, then per entry: its id and its bit.
-// Returns per entry 0 duplicate (acknowledged), 1 run, 2 busy.
-const BEGIN = `
-local verdicts = {}
-for i = 1, (#KEYS - 1) / 2 do
-  local id, handling = ARGV[2 * i + 1], KEYS[2 * i + 1]
-  if redis.call('GETBIT', KEYS[2 * i], ARGV[2 * i + 2]) == 1 then
-    redis.call('XACK', KEYS[1], ARGV[1], id)
+// KEYS[1] the stream, then each distinct seen bitmap of the batch once (`b` of them), then per
+// entry its handling key. ARGV[1] the group, ARGV[2] a duration in ms, then per entry: its id,
+// the index of its bitmap among them (from 0) and its bit, so a bitmap key is sent once per batch.
+// (Strings go to redis.call as they came: a Lua number would be formatted again per call.)
+const PREAMBLE = `
+local count = (#ARGV - 2) / 3
+local first_handling = #KEYS - count
+`;
+
+// Reads the bits of all entries with one BITFIELD per bitmap: seen[i] is 1 if entry i was handled.
+const READ_SEEN = `
+local gets, at = {}, {}
+for k = 2, first_handling do gets[k] = {} end
+for i = 1, count do
+  local list = gets[2 + tonumber(ARGV[3 * i + 1])]
+  local n = #list
+  list[n + 1] = 'GET'; list[n + 2] = 'u1'; list[n + 3] = ARGV[3 * i + 2]
+  at[i] = n / 3 + 1
+end
+local bits = {}
+for k = 2, first_handling do bits[k] = redis.call('BITFIELD_RO', KEYS[k], unpack(gets[k])) end
+local seen = {}
+for i = 1, count do seen[i] = bits[2 + tonumber(ARGV[3 * i + 1])][at[i]] end
+`;
+
+// ARGV[2] the handling lease in ms. Returns per entry 0 duplicate (acknowledged), 1 run, 2 busy.
+const BEGIN = `${PREAMBLE}${READ_SEEN}
+local verdicts, acks = {}, {}
+for i = 1, count do
+  local id = ARGV[3 * i]
+  if seen[i] == 1 then
+    acks[#acks + 1] = id
     verdicts[i] = 0
   else
+    local handling = KEYS[first_handling + i]
     local owner = redis.call('SET', handling, id, 'NX', 'PX', ARGV[2], 'GET')
     if owner == false then
       verdicts[i] = 1
@@ -27,23 +51,28 @@ for i = 1, (#KEYS - 1) / 2 do
     end
   end
 end
+if #acks > 0 then redis.call('XACK', KEYS[1], ARGV[1], unpack(acks)) end
 return verdicts
 `;
 
-// Same KEYS; ARGV[1] the group, ARGV[2] how long the seen bits are kept, then per entry: id, bit.
-// The handling key is deleted whoever holds it: the bit is set first, so every later entry with
-// the key is a duplicate anyway.
-const COMPLETE = `
-local ids = {}
-local buckets = {}
-for i = 1, (#KEYS - 1) / 2 do
-  local seen = KEYS[2 * i]
-  redis.call('SETBIT', seen, ARGV[2 * i + 2], 1)
-  redis.call('DEL', KEYS[2 * i + 1])
-  ids[i] = ARGV[2 * i + 1]
-  buckets[seen] = true
+// ARGV[2] how long the seen bits are kept. The handling keys are deleted whoever holds them: the
+// bits are set first, so every later entry with the key is a duplicate anyway.
+const COMPLETE = `${PREAMBLE}
+local sets = {}
+for k = 2, first_handling do sets[k] = {} end
+local ids, handling = {}, {}
+for i = 1, count do
+  local list = sets[2 + tonumber(ARGV[3 * i + 1])]
+  local n = #list
+  list[n + 1] = 'SET'; list[n + 2] = 'u1'; list[n + 3] = ARGV[3 * i + 2]; list[n + 4] = '1'
+  ids[i] = ARGV[3 * i]
+  handling[i] = KEYS[first_handling + i]
 end
-for seen in pairs(buckets) do redis.call('PEXPIRE', seen, ARGV[2]) end
+for k = 2, first_handling do
+  redis.call('BITFIELD', KEYS[k], unpack(sets[k]))
+  redis.call('PEXPIRE', KEYS[k], ARGV[2])
+end
+redis.call('DEL', unpack(handling))
 redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
 return 0
 `;
@@ -58,13 +87,31 @@ end
 return 0
 `;
 
+/** The keys of one bitmap bucket `(s, sid, seq / 65536)`, built once and reused by every batch. */
+class BucketKeys {
+  /** Which call last gave the bucket an index, and which. */
+  public call = 0;
+  public index = 0;
+  public constructor(
+    /** `s:sid` */
+    public readonly session: string,
+    public readonly bucket: number,
+    public readonly seen: string,
+    /** `sf:{bot}:handling:<group>:<s>:<sid>:` */
+    public readonly handlingPrefix: string,
+  ) {}
+}
+
 class EntryKeys {
   public constructor(
-    public readonly seen: string,
+    public readonly bucket: BucketKeys,
     public readonly handling: string,
     public readonly bit: number,
   ) {}
 }
+
+/** Buckets remembered at most; past it the cache starts over (keys are rebuilt on demand). */
+const BUCKET_CACHE_LIMIT = 4_096;
 
 /** Required options of a {@link RedisReplayGuard}. */
 export interface RequiredRedisReplayGuardOptions {
@@ -122,6 +169,11 @@ export class RedisReplayGuard implements IReplayGuard {
   private readonly options: Required<RedisReplayGuardOptions>;
   private readonly seenPrefix: string;
   private readonly handlingPrefix: string;
+  /** Buckets by session `s:sid`, then by `seq / 65536`. */
+  private readonly buckets = new Map<string, Map<number, BucketKeys>>();
+  private bucketCount = 0;
+  private lastBucket: BucketKeys | undefined;
+  private calls = 0;
 
   public constructor(options: RedisReplayGuardOptions) {
     this.options = { ...DefaultRedisReplayGuardOptions, ...options };
@@ -138,10 +190,13 @@ export class RedisReplayGuard implements IReplayGuard {
 
   public async begin(entries: readonly GuardedEntry[]): Promise<GuardVerdict[]> {
     if (entries.length === 0) return [];
-    const verdicts = (await this.call(
-      'sfReplayBegin',
-      this.scriptArgs(entries, this.options.leaseMs),
-    )) as number[];
+    const calls: Promise<unknown>[] = [];
+    // Bounded calls: Lua's unpack and the script's run time stay small.
+    for (let first = 0; first < entries.length; first += SCRIPT_BATCH) {
+      const batch = entries.length <= SCRIPT_BATCH ? entries : entries.slice(first, first + SCRIPT_BATCH);
+      calls.push(this.call('sfReplayBegin', this.scriptArgs(batch, this.options.leaseMs)));
+    }
+    const verdicts = ((await Promise.all(calls)) as number[][]).flat();
     return verdicts.map((verdict) => (verdict === 0 ? 'duplicate' : verdict === 1 ? 'run' : 'busy'));
   }
 
@@ -172,23 +227,36 @@ export class RedisReplayGuard implements IReplayGuard {
     await this.call('sfReplayLease', args);
   }
 
-  /** `numkeys, stream, (seen, handling)..., group, ms, (id, bit)...` */
+  /** `numkeys, stream, seen bitmaps..., handling keys..., group, ms, (id, bitmap index, bit)...` */
   private scriptArgs(entries: readonly GuardedEntry[], ms: number): (string | number)[] {
+    const call = ++this.calls;
     const count = entries.length;
-    const args = new Array<string | number>(2 + 2 * count + 2 + 2 * count);
-    args[0] = 1 + 2 * count;
-    args[1] = this.options.stream;
-    const argv = 2 + 2 * count;
-    args[argv] = this.options.group;
-    args[argv + 1] = ms;
+    const seen: string[] = [];
+    const handling = new Array<string>(count);
+    const argv = new Array<string | number>(2 + 3 * count);
+    argv[0] = this.options.group;
+    argv[1] = ms;
     for (let i = 0; i < count; i++) {
       const entry = entries[i] as GuardedEntry;
       const keys = this.keysOf(entry);
-      args[2 + 2 * i] = keys.seen;
-      args[3 + 2 * i] = keys.handling;
-      args[argv + 2 + 2 * i] = entry.id;
-      args[argv + 3 + 2 * i] = keys.bit;
+      const bucket = keys.bucket;
+      if (bucket.call !== call) {
+        bucket.call = call;
+        bucket.index = seen.length;
+        seen.push(bucket.seen);
+      }
+      handling[i] = keys.handling;
+      argv[2 + 3 * i] = entry.id;
+      argv[3 + 3 * i] = bucket.index;
+      argv[4 + 3 * i] = keys.bit;
     }
+    const args = new Array<string | number>(2 + seen.length + count + argv.length);
+    let at = 0;
+    args[at++] = 1 + seen.length + count;
+    args[at++] = this.options.stream;
+    for (const key of seen) args[at++] = key;
+    for (const key of handling) args[at++] = key;
+    for (const arg of argv) args[at++] = arg;
     return args;
   }
 
@@ -196,15 +264,49 @@ export class RedisReplayGuard implements IReplayGuard {
   private keysOf(entry: GuardedEntry): EntryKeys {
     if (entry.guardState instanceof EntryKeys) return entry.guardState;
     // The key is `s:sid:seq`: its last part is the sequence number.
-    const colon = entry.key.lastIndexOf(':');
-    const seq = Number(entry.key.slice(colon + 1));
-    const keys = new EntryKeys(
-      `${this.seenPrefix}${entry.key.slice(0, colon)}:${Math.floor(seq / SEEN_BUCKET_BITS)}`,
-      this.handlingPrefix + entry.key,
-      seq % SEEN_BUCKET_BITS,
-    );
+    const key = entry.key;
+    const colon = key.lastIndexOf(':');
+    const seqText = key.slice(colon + 1);
+    const seq = Number(seqText);
+    const bucketNumber = Math.floor(seq / SEEN_BUCKET_BITS);
+    let bucket = this.lastBucket;
+    // Entries of a batch mostly share their bucket: its keys are not built again.
+    if (
+      bucket === undefined ||
+      bucket.bucket !== bucketNumber ||
+      bucket.session.length !== colon ||
+      !key.startsWith(bucket.session)
+    ) {
+      bucket = this.bucketOf(key.slice(0, colon), bucketNumber);
+      this.lastBucket = bucket;
+    }
+    const keys = new EntryKeys(bucket, bucket.handlingPrefix + seqText, seq % SEEN_BUCKET_BITS);
     entry.guardState = keys;
     return keys;
+  }
+
+  private bucketOf(session: string, bucketNumber: number): BucketKeys {
+    let ofSession = this.buckets.get(session);
+    let bucket = ofSession?.get(bucketNumber);
+    if (bucket !== undefined) return bucket;
+    if (this.bucketCount >= BUCKET_CACHE_LIMIT) {
+      this.buckets.clear();
+      this.bucketCount = 0;
+      ofSession = undefined;
+    }
+    if (ofSession === undefined) {
+      ofSession = new Map();
+      this.buckets.set(session, ofSession);
+    }
+    bucket = new BucketKeys(
+      session,
+      bucketNumber,
+      `${this.seenPrefix}${session}:${bucketNumber}`,
+      `${this.handlingPrefix}${session}:`,
+    );
+    ofSession.set(bucketNumber, bucket);
+    this.bucketCount++;
+    return bucket;
   }
 
   private call(command: string, args: (string | number)[]): Promise<unknown> {
