@@ -148,19 +148,7 @@ export class LocalRateLimitStore implements RateLimitStore {
       }
     }
     const bucketKey = this.bucketKey(key);
-    let bucket = this.buckets.get(bucketKey);
-    if (bucket === undefined) {
-      bucket = {
-        limit: -1,
-        remaining: 1,
-        resetAt: Infinity,
-        windowId: null,
-        windowMs: 0,
-        inFlight: 0,
-        blockedUntil: 0,
-      };
-      this.buckets.set(bucketKey, bucket);
-    }
+    const bucket = this.bucketAt(bucketKey);
     if (now < bucket.blockedUntil) {
       return { granted: false, reason: 'bucket', retryAfterMs: bucket.blockedUntil - now };
     }
@@ -229,6 +217,11 @@ export class LocalRateLimitStore implements RateLimitStore {
     if (key === ticket.bucketKey) return undefined;
     const previous = this.buckets.get(ticket.bucketKey);
     if (previous !== undefined && previous.inFlight === 0) this.buckets.delete(ticket.bucketKey);
+    return this.bucketAt(key);
+  }
+
+  /** The bucket under `key`; a new one, unknown until an answer tells its limit, when none is. */
+  private bucketAt(key: string): Bucket {
     let bucket = this.buckets.get(key);
     if (bucket === undefined) {
       bucket = {
