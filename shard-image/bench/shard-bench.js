@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { PubSubRedisBroker } from '@discordjs/brokers';
 import { encodeEventEntryJson } from '@shardfleet/protocol';
 import { startSimulator } from '@shardfleet/simulator';
-import { freePort, ProgramProcess, RedisServer, waitUntil } from '@shardfleet/testing';
+import { freePort, metricValue, ProgramProcess, RedisServer, waitUntil } from '@shardfleet/testing';
 import { Redis } from 'ioredis';
 
 const WORKER_BIN = fileURLToPath(new URL('../bin/shardfleet-shard.js', import.meta.url));
@@ -71,13 +71,8 @@ async function startWorker({ bot, redisUrl, simulatorUrl, shardCount, env = {} }
     },
     { timeoutMs: 60_000, intervalMs: 100, description: 'the worker ready' },
   );
-  worker.metric = async (name) => {
-    const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    return body
-      .split('\n')
-      .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
-      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
-  };
+  worker.metric = async (name) =>
+    metricValue(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), name);
   return worker;
 }
 
@@ -194,20 +189,9 @@ async function streamWritten(redis, key) {
   return Number(info[index + 1]);
 }
 
-async function benchLatency(simulator, redisUrl, sample) {
-  const bot = 'bench.latency';
-  await simulator.control.reset();
-  const worker = await startWorker({ bot, redisUrl, simulatorUrl: simulator.url, shardCount: 1 });
-  const key = `sf:{${bot}}:events`;
-  const reader = new ProgramProcess(process.execPath, [
-    READER_BIN,
-    redisUrl,
-    key,
-    String(LATENCY_SECONDS + 3),
-  ]);
-  cleanups.push(() => reader.stop('SIGKILL', 5_000));
-  await reader.waitForLine(/^reading$/);
-  const template = {
+/** A ~1 KB MESSAGE_CREATE in the sample's channel, without its id, timestamp and nonce. */
+function benchMessage(sample) {
+  return {
     type: 0,
     channel_id: sample.channelId,
     content: sample.content,
@@ -240,6 +224,22 @@ async function benchLatency(simulator, redisUrl, sample) {
       avatar: null,
     },
   };
+}
+
+async function benchLatency(simulator, redisUrl, sample) {
+  const bot = 'bench.latency';
+  await simulator.control.reset();
+  const worker = await startWorker({ bot, redisUrl, simulatorUrl: simulator.url, shardCount: 1 });
+  const key = `sf:{${bot}}:events`;
+  const reader = new ProgramProcess(process.execPath, [
+    READER_BIN,
+    redisUrl,
+    key,
+    String(LATENCY_SECONDS + 3),
+  ]);
+  cleanups.push(() => reader.stop('SIGKILL', 5_000));
+  await reader.waitForLine(/^reading$/);
+  const template = benchMessage(sample);
   const startedAt = performance.now();
   let sequence = 0;
   const timer = setInterval(() => {
@@ -306,40 +306,10 @@ async function main() {
 
   const sample = await sampleMessage(simulator);
   const message = {
-    type: 0,
-    channel_id: sample.channelId,
-    content: sample.content,
-    attachments: [],
-    embeds: [],
+    ...benchMessage(sample),
     timestamp: new Date().toISOString(),
-    edited_timestamp: null,
-    flags: 0,
-    components: [],
     id: '1300000000000000000',
-    author: {
-      id: '300000000000000001',
-      username: 'bench',
-      global_name: 'Bench',
-      avatar: null,
-      discriminator: '0',
-      public_flags: 0,
-    },
-    mentions: [],
-    mention_roles: [],
-    pinned: false,
-    mention_everyone: false,
-    tts: false,
     nonce: '1234567890',
-    guild_id: sample.guildId,
-    member: {
-      roles: [],
-      joined_at: '2024-01-01T00:00:00.000Z',
-      deaf: false,
-      mute: false,
-      flags: 0,
-      nick: null,
-      avatar: null,
-    },
   };
 
   log('1/4 baselines: @discordjs/brokers PubSubRedisBroker and raw pipelined XADD');
