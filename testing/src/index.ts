@@ -1,4 +1,5 @@
 export { freePort } from './freePort.js';
+export { metricValue } from './metricValue.js';
 export { ProgramProcess, type ProgramExit, type ProgramOptions } from './ProgramProcess.js';
 export { RedisServer } from './RedisServer.js';
 export { waitUntil, type WaitOptions } from './waitUntil.js';

@@ -1,18 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { redisKeys } from '@shardfleet/protocol';
-import { RedisServer, waitUntil } from '@shardfleet/testing';
+import { metricValue, RedisServer, waitUntil } from '@shardfleet/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Bot } from '../index.js';
-import {
-  messageEvent,
-  metricValue,
-  newRedis,
-  pendingCount,
-  testBot,
-  waitDrained,
-  writeEvents,
-} from './harness.js';
+import { messageEvent, newRedis, pendingCount, testBot, waitDrained, writeEvents } from './harness.js';
 
 describe('consuming the event stream (real Redis)', { timeout: 60_000 }, () => {
   let redisServer: RedisServer;

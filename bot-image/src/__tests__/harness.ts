@@ -112,17 +112,6 @@ export async function waitDrained(redis: Redis, bot: string, timeoutMs = 20_000)
   );
 }
 
-/** A metric's value from a Prometheus text page (sum over the series matching `labels`). */
-export function metricValue(page: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of page.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (!Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`))) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
-
 /** A real `shardfleet-shard` process serving all of `shardCount` shards. */
 export async function startShardWorker(options: {
   bot: string;

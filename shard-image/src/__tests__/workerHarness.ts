@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { decodeEventEntry, type EventEntry, idempotencyKey, redisKeys } from '@shardfleet/protocol';
 import type { LedgerEntry } from '@shardfleet/simulator';
-import { freePort, ProgramProcess, waitUntil } from '@shardfleet/testing';
+import { freePort, metricValue, ProgramProcess, waitUntil } from '@shardfleet/testing';
 import { Redis } from 'ioredis';
 
 export const WORKER_BIN = fileURLToPath(new URL('../../bin/shardfleet-shard.js', import.meta.url));
@@ -68,14 +68,7 @@ export class WorkerProcess {
 
   /** A metric's value (sum of the series matching `labels`), 0 when absent. */
   public async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
-    const { body } = await this.get('/metrics');
-    let sum = 0;
-    for (const line of body.split('\n')) {
-      if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-      if (!Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`))) continue;
-      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
-    return sum;
+    return metricValue((await this.get('/metrics')).body, name, labels);
   }
 }
 
