@@ -12,9 +12,10 @@ const RATE_CONSUMER = fileURLToPath(new URL('./rate-consumer.js', import.meta.ur
 const LATENCY_BOT = fileURLToPath(new URL('./latency-bot.js', import.meta.url));
 const WORKER_BIN = fileURLToPath(new URL('../../shard-image/bin/shardfleet-shard.js', import.meta.url));
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const LATENCY_RATE = 5_000;
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 6);
+const LATENCY_ROUNDS = Number(process.env.BENCH_LATENCY_ROUNDS ?? 3);
 const BOT = 'bench.bot';
 const EVENT_STREAM = `sf:{${BOT}}:events`;
 const BROKER_STREAM = 'bench-brokers:MESSAGE_CREATE';
@@ -102,12 +103,12 @@ async function consume(kind, stream, maxChunk, round) {
   return result;
 }
 
-async function benchLatency(redisUrl) {
+async function benchLatency(redisUrl, replay, round) {
   const simulator = await startSimulator({ guilds: 50, identifyIntervalMs: 50, ledgerLimit: 100_000 });
   cleanups.push(() => simulator.close());
   const [guildId] = await simulator.control.guilds({ limit: 1 });
   const channelId = (await simulator.control.guild(guildId)).channels[0].id;
-  const bot = 'bench.latency';
+  const bot = `bench.latency-${replay}-${round}`;
   const port = await freePort();
   const worker = new ProgramProcess(process.execPath, [WORKER_BIN], {
     env: {
@@ -137,6 +138,7 @@ async function benchLatency(redisUrl) {
     redisUrl,
     bot,
     String(LATENCY_SECONDS + 2),
+    replay,
   ]);
   cleanups.push(() => reader.stop('SIGKILL', 5_000));
   await reader.waitForLine(/^reading$/, 20_000);
@@ -158,6 +160,7 @@ async function benchLatency(redisUrl) {
   clearInterval(timer);
   const summary = JSON.parse(await reader.waitForLine(/^\{/, 20_000));
   await worker.stop('SIGTERM', 25_000);
+  await simulator.close();
   return { ...summary, sent: sequence };
 }
 
@@ -214,12 +217,21 @@ async function main() {
   }
 
   log(
-    `2/2 end-to-end latency at ${LATENCY_RATE} events/s for ${LATENCY_SECONDS} s (simulator send -> handler)`,
+    `2/2 end-to-end latency at ${LATENCY_RATE} events/s for ${LATENCY_SECONDS} s (simulator send -> handler), replay recognition on and off, ${LATENCY_ROUNDS} interleaved rounds`,
   );
-  const latency = await benchLatency(redisServer.url);
-  log(
-    `    ${latency.samples}/${latency.sent} events, p50 ${latency.p50?.toFixed(2)} ms, p99 ${latency.p99?.toFixed(2)} ms, max ${latency.max?.toFixed(2)} ms`,
-  );
+  const byMode = { replay: [], 'no-replay': [] };
+  for (let round = 0; round < LATENCY_ROUNDS; round++) {
+    for (const replay of Object.keys(byMode)) {
+      const latency = await benchLatency(redisServer.url, replay, round);
+      byMode[replay].push(latency);
+      log(
+        `    ${replay.padEnd(9)} ${latency.samples}/${latency.sent} events, p50 ${latency.p50?.toFixed(2)} ms, p99 ${latency.p99?.toFixed(2)} ms, max ${latency.max?.toFixed(2)} ms; shard receipt -> handler p99 ${latency.fromShardP99?.toFixed(1)} ms (whole ms)`,
+      );
+    }
+  }
+  for (const [replay, runs] of Object.entries(byMode)) {
+    log(`    ${replay}: median p99 ${median(runs.map((run) => run.p99)).toFixed(2)} ms`);
+  }
   log(
     `load average after: ${loadavg()
       .map((n) => n.toFixed(2))

@@ -17,7 +17,7 @@ import {
   type OptionalStreamConsumerOptions,
   StreamConsumer,
 } from './consume/StreamConsumer.js';
-import type { BotEventName, EventContext, EventHandler } from './events.js';
+import type { BotEventName, EventContext, EventHandler, EventMeta } from './events.js';
 import { GatewayCommands } from './gateway/GatewayCommands.js';
 import { AckOnlyGuard } from './replay/AckOnlyGuard.js';
 import type { IReplayGuard } from './replay/IReplayGuard.js';
@@ -65,6 +65,15 @@ export const DefaultBotOptions = {
 type DefaultedBotOption = keyof typeof DefaultBotOptions;
 
 const PROGRAM = 'shardfleet-bot';
+
+/**
+ * The replay guard's lease period: a lease lasts one to two periods, so half the claim idle time
+ * lets an entry claimed from a dead consumer run at once; the claim pass renews leases, so a
+ * period must outlast the pass interval with room to spare.
+ */
+function leasePeriodMs(claimIdleMs: number, claimIntervalMs: number): number {
+  return Math.max(Math.floor(claimIdleMs / 2), Math.ceil(claimIntervalMs * 1.5));
+}
 
 /**
  * Creates a bot: Discord events from `sf:{bot}:events`, REST through the proxy, gateway commands
@@ -127,7 +136,10 @@ export class Bot {
           group: config.consumerGroup,
           keyPrefix,
           replayWindowMs: this.options.replayWindowMs,
-          leaseMs: this.options.claimIdleMs ?? DefaultStreamConsumerOptions.claimIdleMs,
+          leaseMs: leasePeriodMs(
+            this.options.claimIdleMs ?? DefaultStreamConsumerOptions.claimIdleMs,
+            this.options.claimIntervalMs ?? DefaultStreamConsumerOptions.claimIntervalMs,
+          ),
         })
       : new AckOnlyGuard(this.redis, keys.events, config.consumerGroup);
     this.metrics = new BotMetrics(() => this.consumer.groupInfo());
@@ -228,28 +240,7 @@ export class Bot {
     const { event } = delivery;
     const handlers = this.handlers.get(event.t);
     if (handlers === undefined) return;
-    const logger = this.logger;
-    let child: Logger | undefined;
-    const context: EventContext = {
-      api: this.api,
-      gateway: this.gateway,
-      event: {
-        t: event.t,
-        shard: event.s,
-        seq: event.seq,
-        sessionId: event.sid,
-        guildId: event.g,
-        idempotencyKey: idempotencyKey(event),
-        receivedAt: event.ts,
-        entryId: delivery.id,
-        deliveries: delivery.deliveries,
-      },
-      // Made on first use: a pino child per event would cost more than many handlers.
-      get logger() {
-        child ??= logger.child({ event: event.t, shard: event.s, entry: delivery.id });
-        return child;
-      },
-    };
+    const context = new DeliveryContext(this, delivery);
     for (let index = 0; index < handlers.length; index++) {
       const result = (handlers[index] as EventHandler<BotEventName>)(event.d as never, context);
       if (isThenable(result)) return this.continueHandlers(handlers, index + 1, result, event.d, context);
@@ -267,6 +258,51 @@ export class Bot {
     for (let index = from; index < handlers.length; index++) {
       await (handlers[index] as EventHandler<BotEventName>)(data as never, context);
     }
+  }
+}
+
+/**
+ * The context of one delivery. A class, so its parts are worked out on first use by getters of
+ * the prototype: at tens of thousands of events per second, objects and closures made per event
+ * for handlers that never look at them cost more than the handlers.
+ */
+class DeliveryContext implements EventContext {
+  private child: Logger | undefined;
+  private meta: EventMeta | undefined;
+
+  public constructor(
+    private readonly bot: Bot,
+    private readonly delivery: Delivery,
+  ) {}
+
+  public get api(): API {
+    return this.bot.api;
+  }
+
+  public get gateway(): GatewayCommands {
+    return this.bot.gateway;
+  }
+
+  public get event(): EventMeta {
+    const { event, id, deliveries } = this.delivery;
+    this.meta ??= {
+      t: event.t,
+      shard: event.s,
+      seq: event.seq,
+      sessionId: event.sid,
+      guildId: event.g,
+      idempotencyKey: idempotencyKey(event),
+      receivedAt: event.ts,
+      entryId: id,
+      deliveries,
+    };
+    return this.meta;
+  }
+
+  public get logger(): Logger {
+    const { event, id } = this.delivery;
+    this.child ??= this.bot.logger.child({ event: event.t, shard: event.s, entry: id });
+    return this.child;
   }
 }
 

@@ -1,9 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { decodeEventEntry, type EventEntry, idempotencyKey } from '@shardfleet/protocol';
+import { decodeEventEntry, type EventEntry } from '@shardfleet/protocol';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { BotMetrics, GroupInfo } from '../BotMetrics.js';
-import type { GuardedEntry, IReplayGuard } from '../replay/IReplayGuard.js';
+import type { GuardedEntry, GuardVerdict, IReplayGuard } from '../replay/IReplayGuard.js';
+
+type RawEntry = [id: string, fields: string[]];
 
 /** One event taken from the stream, as the consumer hands it to the bot. */
 export interface Delivery {
@@ -69,10 +71,15 @@ export const DefaultStreamConsumerOptions = {
   maxBackoffMs: 5_000,
 } as const satisfies OptionalStreamConsumerOptions;
 
-type RawEntry = [id: string, fields: string[]];
-
-interface Running extends GuardedEntry {
+/** An entry from its read to its acknowledgement: what the handlers get and what the guard needs. */
+interface Running extends Delivery, GuardedEntry {
   readonly t: string;
+}
+
+/** Entries decoded and checked by the guard, waiting for their turn to start. */
+interface Checked {
+  running: Running[];
+  verdicts: GuardVerdict[];
 }
 
 /**
@@ -218,20 +225,24 @@ export class StreamConsumer {
     while (this.running) {
       await this.capacity();
       if (!this.running) return;
-      let reply: [string, RawEntry[]][] | null;
+      const count = Math.min(batchSize, maxInFlight - this.busy);
+      // Entries accepted meanwhile may have taken the room again.
+      if (count <= 0) continue;
+      let entries: RawEntry[] | undefined;
       try {
-        reply = (await reader.xreadgroup(
+        const reply = (await reader.xreadgroup(
           'GROUP',
           group,
           consumer,
           'COUNT',
-          Math.min(batchSize, maxInFlight - this.busy),
+          count,
           'BLOCK',
           blockMs,
           'STREAMS',
           stream,
           '>',
         )) as [string, RawEntry[]][] | null;
+        entries = reply?.[0]?.[1];
         this.readOk = true;
         failures = 0;
       } catch (error) {
@@ -254,17 +265,21 @@ export class StreamConsumer {
         continue;
       }
       this.lastLoopAt = Date.now();
-      const entries = reply?.[0]?.[1];
       if (entries !== undefined && entries.length > 0) this.enqueueAccept(entries, null);
     }
   }
 
-  /** Hands entries to {@link accept} without waiting, so the next read overlaps the guard's call. */
+  /**
+   * Asks the guard about the entries at once, then starts them after the entries read before
+   * them: the guard's calls overlap each other and the next read, and a slow answer does not hold
+   * the calls of later reads back, while handlers still start in stream order.
+   */
   private enqueueAccept(entries: readonly RawEntry[], deliveries: Map<string, number> | null): Promise<void> {
     this.accepting += entries.length;
+    const checked = this.check(entries, deliveries);
     const next = this.acceptChain.then(async () => {
       try {
-        await this.accept(entries, deliveries);
+        this.startChecked(await checked);
       } catch (error) {
         this.options.logger.error({ err: error }, 'accepting entries failed; they stay pending');
       } finally {
@@ -297,14 +312,18 @@ export class StreamConsumer {
   }
 
   /**
-   * Takes entries read or claimed: decodes them, asks the guard, starts the handlers.
+   * Takes entries read or claimed: decodes them, acknowledges those no handler wants, dead-letters
+   * invalid ones and asks the guard about the rest, sending every command before it waits.
    *
    * @param deliveries - Delivery counts by entry id for claimed entries; `null` for fresh reads.
    */
-  private async accept(entries: readonly RawEntry[], deliveries: Map<string, number> | null): Promise<void> {
+  private async check(
+    entries: readonly RawEntry[],
+    deliveries: Map<string, number> | null,
+  ): Promise<Checked> {
     const { wants, metrics } = this.options;
-    const guarded: Delivery[] = [];
-    const unwanted: Running[] = [];
+    const running: Running[] = [];
+    const unwanted: string[] = [];
     for (const [id, fields] of entries) {
       if (this.inFlight.has(id)) continue;
       const count = deliveries?.get(id) ?? 1;
@@ -313,36 +332,47 @@ export class StreamConsumer {
         // d stays JSON text until its handlers run: fewer parsed objects live across a batch.
         event = decodeEventEntry(fields, { parseData: false });
       } catch (error) {
-        await this.deadLetter(id, fields, error, count).catch((dlqError: unknown) =>
+        void this.deadLetter(id, fields, error, count).catch((dlqError: unknown) =>
           this.options.logger.warn({ err: dlqError, id }, 'could not dead-letter an invalid entry'),
         );
         continue;
       }
-      if (wants(event.t)) guarded.push({ id, event, deliveries: count });
-      else {
-        unwanted.push({ id, key: '', t: event.t });
+      if (wants(event.t)) {
+        running.push({
+          id,
+          event,
+          deliveries: count,
+          s: event.s,
+          sid: event.sid,
+          seq: event.seq,
+          t: event.t,
+        });
+      } else {
+        unwanted.push(id);
         metrics.countConsumed(event.t, 'ok');
       }
     }
     if (unwanted.length > 0) {
-      await this.options.redis
-        .xack(this.options.stream, this.options.group, ...unwanted.map((entry) => entry.id))
+      void this.options.redis
+        .xack(this.options.stream, this.options.group, ...unwanted)
         .catch((error: unknown) =>
           this.options.logger.warn({ err: error }, 'XACK failed; entries stay pending'),
         );
     }
-    if (guarded.length === 0) return;
-    const running = guarded.map(({ id, event }): Running => ({ id, key: idempotencyKey(event), t: event.t }));
-    let verdicts;
+    if (running.length === 0) return { running, verdicts: [] };
     try {
-      verdicts = await this.options.guard.begin(running);
+      return { running, verdicts: await this.options.guard.begin(running) };
     } catch (error) {
       // The entries stay pending and are claimed again after the idle time.
       this.options.logger.warn({ err: error }, 'replay check failed; entries stay pending');
-      return;
+      return { running: [], verdicts: [] };
     }
-    for (let i = 0; i < guarded.length; i++) {
-      const delivery = guarded[i] as Delivery;
+  }
+
+  /** Starts the handlers of checked entries that the guard let run. */
+  private startChecked({ running, verdicts }: Checked): void {
+    const { metrics } = this.options;
+    for (let i = 0; i < running.length; i++) {
       const entry = running[i] as Running;
       switch (verdicts[i]) {
         case 'duplicate':
@@ -352,21 +382,20 @@ export class StreamConsumer {
           this.options.logger.debug({ id: entry.id }, 'a replay of this key is being handled; left pending');
           break;
         default:
-          this.schedule(delivery, entry);
+          this.schedule(entry);
       }
     }
   }
 
-  private schedule(delivery: Delivery, entry: Running): void {
+  private schedule(entry: Running): void {
     this.inFlight.set(entry.id, entry);
-    const guild = delivery.event.g;
+    const guild = entry.event.g;
     if (!this.options.orderedByGuild || guild === null) {
-      void this.run(delivery, entry);
+      void this.run(entry);
       return;
     }
     const previous = this.guildTails.get(guild);
-    const next =
-      previous === undefined ? this.run(delivery, entry) : previous.then(() => this.run(delivery, entry));
+    const next = previous === undefined ? this.run(entry) : previous.then(() => this.run(entry));
     // A synchronous handler finished already: nothing to wait for.
     if (next === undefined) return;
     this.guildTails.set(guild, next);
@@ -379,33 +408,27 @@ export class StreamConsumer {
    * Runs one delivery's handlers; never rejects. Synchronous handlers finish without a promise:
    * at tens of thousands of events per second the promises would cost more than the handlers.
    */
-  private run(delivery: Delivery, entry: Running): void | Promise<void> {
+  private run(entry: Running): void | Promise<void> {
     const started = performance.now();
     let result: void | Promise<void>;
     try {
-      delivery.event.d = JSON.parse(delivery.event.d as string);
+      entry.event.d = JSON.parse(entry.event.d as string);
     } catch (error) {
-      return this.invalidData(delivery, entry, error);
+      return this.invalidData(entry, error);
     }
     try {
-      result = this.options.handle(delivery);
+      result = this.options.handle(entry);
     } catch (error) {
-      return this.settle(delivery, entry, started, error);
+      return this.settle(entry, started, error);
     }
-    if (result === undefined || typeof result.then !== 'function')
-      return this.settle(delivery, entry, started);
+    if (result === undefined || typeof result.then !== 'function') return this.settle(entry, started);
     return result.then(
-      () => this.settle(delivery, entry, started),
-      (error: unknown) => this.settle(delivery, entry, started, error),
+      () => this.settle(entry, started),
+      (error: unknown) => this.settle(entry, started, error),
     );
   }
 
-  private settle(
-    delivery: Delivery,
-    entry: Running,
-    started: number,
-    ...failure: [] | [error: unknown]
-  ): void | Promise<void> {
+  private settle(entry: Running, started: number, ...failure: [] | [error: unknown]): void | Promise<void> {
     const { metrics } = this.options;
     metrics.observeHandler(entry.t, (performance.now() - started) / 1_000);
     if (failure.length === 0) {
@@ -415,15 +438,15 @@ export class StreamConsumer {
       return;
     }
     metrics.countConsumed(entry.t, 'error');
-    return this.failed(delivery, entry, failure[0]).finally(() => this.finished(entry));
+    return this.failed(entry, failure[0]).finally(() => this.finished(entry));
   }
 
   /** An entry whose `d` is not JSON can never succeed: it goes to the dead-letter stream at once. */
-  private invalidData(delivery: Delivery, entry: Running, error: unknown): Promise<void> {
+  private invalidData(entry: Running, error: unknown): Promise<void> {
     const problem = new Error(
       `invalid event entry: field "d" is not valid JSON (${(error as Error).message})`,
     );
-    return this.deadLetter(entry.id, null, problem, delivery.deliveries)
+    return this.deadLetter(entry.id, null, problem, entry.deliveries)
       .then(() => this.options.guard.release([entry]))
       .catch((dlqError: unknown) => {
         this.options.logger.warn({ err: dlqError, id: entry.id }, 'could not dead-letter an invalid entry');
@@ -439,18 +462,18 @@ export class StreamConsumer {
     if (this.inFlight.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
-  private async failed(delivery: Delivery, entry: Running, error: unknown): Promise<void> {
+  private async failed(entry: Running, error: unknown): Promise<void> {
     const { logger, maxDeliveries } = this.options;
-    if (delivery.deliveries < maxDeliveries) {
+    if (entry.deliveries < maxDeliveries) {
       logger.warn(
-        { err: error, id: entry.id, event: entry.t, deliveries: delivery.deliveries },
+        { err: error, id: entry.id, event: entry.t, deliveries: entry.deliveries },
         'handler failed; the entry stays pending for a retry',
       );
       this.toRelease.push(entry);
       return;
     }
     try {
-      await this.deadLetter(entry.id, null, error, delivery.deliveries, delivery.event);
+      await this.deadLetter(entry.id, null, error, entry.deliveries, entry.event);
       await this.options.guard.release([entry]);
     } catch (dlqError) {
       logger.warn({ err: dlqError, id: entry.id }, 'could not dead-letter the entry; it stays pending');

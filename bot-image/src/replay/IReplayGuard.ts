@@ -2,8 +2,10 @@
 export interface GuardedEntry {
   /** The stream entry id. */
   readonly id: string;
-  /** The idempotency key `s:sid:seq`. */
-  readonly key: string;
+  /** The idempotency key `s:sid:seq`, in parts. */
+  readonly s: number;
+  readonly sid: string;
+  readonly seq: number;
   /** Left to the guard, which may remember what it derived from the entry between its calls. */
   guardState?: unknown;
 }

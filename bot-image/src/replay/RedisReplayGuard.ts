@@ -3,111 +3,142 @@ import type { GuardedEntry, GuardVerdict, IReplayGuard } from './IReplayGuard.js
 
 /** Sequence numbers per bitmap key: 8 KiB of bits. */
 export const SEEN_BUCKET_BITS = 65_536;
+/** Entries per script call at most: Lua's unpack and the script's run time stay small. */
 const SCRIPT_BATCH = 500;
 
-// KEYS[1] the stream, then each distinct seen bitmap of the batch once (`b` of them), then per
-// entry its handling key. ARGV[1] the group, ARGV[2] a duration in ms, then per entry: its id,
-// the index of its bitmap among them (from 0) and its bit, so a bitmap key is sent once per batch.
-// (Strings go to redis.call as they came: a Lua number would be formatted again per call.)
-const PREAMBLE = `
-local count = (#ARGV - 2) / 3
-local first_handling = #KEYS - count
-`;
-
-// Reads the bits of all entries with one BITFIELD per bitmap: seen[i] is 1 if entry i was handled.
-const READ_SEEN = `
-local gets, at = {}, {}
-for k = 2, first_handling do gets[k] = {} end
-for i = 1, count do
-  local list = gets[2 + tonumber(ARGV[3 * i + 1])]
-  local n = #list
-  list[n + 1] = 'GET'; list[n + 2] = 'u1'; list[n + 3] = ARGV[3 * i + 2]
-  at[i] = n / 3 + 1
+// Every script takes, per bucket of the call, two arguments: the first byte of the bitmap it
+// touches and a mask of its entries' bits from that byte on (bit n is bit 7 - n % 8 of byte n / 8,
+// as in Redis). A few byte ranges per batch cost Redis and the bot far less than an argument or a
+// bitmap operation per entry. BYTES turns a table of byte values into a string.
+const BYTES = `
+local function bytes(values)
+  local chars = {}
+  for i = 1, #values do chars[i] = string.char(values[i]) end
+  return table.concat(chars)
 end
-local bits = {}
-for k = 2, first_handling do bits[k] = redis.call('BITFIELD_RO', KEYS[k], unpack(gets[k])) end
-local seen = {}
-for i = 1, count do seen[i] = bits[2 + tonumber(ARGV[3 * i + 1])][at[i]] end
+local function byte_at(text, i)
+  return string.byte(text, i) or 0
+end
 `;
 
-// ARGV[2] the handling lease in ms. Returns per entry 0 duplicate (acknowledged), 1 run, 2 busy.
-const BEGIN = `${PREAMBLE}${READ_SEEN}
-local verdicts, acks = {}, {}
-for i = 1, count do
-  local id = ARGV[3 * i]
-  if seen[i] == 1 then
-    acks[#acks + 1] = id
-    verdicts[i] = 0
-  else
-    local handling = KEYS[first_handling + i]
-    local owner = redis.call('SET', handling, id, 'NX', 'PX', ARGV[2], 'GET')
-    if owner == false then
-      verdicts[i] = 1
-    elseif owner == id then
-      redis.call('PEXPIRE', handling, ARGV[2])
-      verdicts[i] = 1
-    else
-      verdicts[i] = 2
-    end
+// KEYS: per bucket its seen bitmap, then per bucket its handling bitmap of this lease period,
+// then per bucket that of the previous period. ARGV[1] how long a handling bitmap is kept, then
+// per bucket its first byte and mask. Returns per bucket two masks: the duplicates (seen), and
+// the entries to run, whose handling bits are now set. The others are busy.
+const BEGIN = `${BYTES}
+local buckets = #KEYS / 3
+local verdicts = {}
+for k = 1, buckets do
+  local from = tonumber(ARGV[2 * k])
+  local want = ARGV[2 * k + 1]
+  local to = from + #want - 1
+  local seen = redis.call('GETRANGE', KEYS[k], from, to)
+  local current = redis.call('GETRANGE', KEYS[buckets + k], from, to)
+  local previous = redis.call('GETRANGE', KEYS[2 * buckets + k], from, to)
+  local duplicates, run, taken, any = {}, {}, {}, false
+  for i = 1, #want do
+    local w, s, c = string.byte(want, i), byte_at(seen, i), byte_at(current, i)
+    local r = bit.band(w, bit.bnot(bit.bor(s, c, byte_at(previous, i))))
+    duplicates[i] = bit.band(w, s)
+    run[i] = r
+    taken[i] = bit.bor(c, r)
+    if r ~= 0 then any = true end
   end
+  if any then
+    redis.call('SETRANGE', KEYS[buckets + k], from, bytes(taken))
+    redis.call('PEXPIRE', KEYS[buckets + k], ARGV[1])
+  end
+  verdicts[2 * k - 1] = bytes(duplicates)
+  verdicts[2 * k] = bytes(run)
 end
-if #acks > 0 then redis.call('XACK', KEYS[1], ARGV[1], unpack(acks)) end
 return verdicts
 `;
 
-// ARGV[2] how long the seen bits are kept. The handling keys are deleted whoever holds them: the
-// bits are set first, so every later entry with the key is a duplicate anyway.
-const COMPLETE = `${PREAMBLE}
-local sets = {}
-for k = 2, first_handling do sets[k] = {} end
-local ids, handling = {}, {}
-for i = 1, count do
-  local list = sets[2 + tonumber(ARGV[3 * i + 1])]
-  local n = #list
-  list[n + 1] = 'SET'; list[n + 2] = 'u1'; list[n + 3] = ARGV[3 * i + 2]; list[n + 4] = '1'
-  ids[i] = ARGV[3 * i]
-  handling[i] = KEYS[first_handling + i]
-end
-for k = 2, first_handling do
-  redis.call('BITFIELD', KEYS[k], unpack(sets[k]))
+// KEYS[1] the stream, then per bucket its seen bitmap. ARGV[1] the group, ARGV[2] how long the
+// bitmaps are kept, ARGV[3] the entry ids (comma-separated), then per bucket its first byte and
+// mask. The handling bits stay: the seen bit is read first, so they no longer matter, and they
+// run out.
+const COMPLETE = `${BYTES}
+for k = 2, #KEYS do
+  local from = tonumber(ARGV[2 * k])
+  local mask = ARGV[2 * k + 1]
+  local seen = redis.call('GETRANGE', KEYS[k], from, from + #mask - 1)
+  local marked = {}
+  for i = 1, #mask do marked[i] = bit.bor(byte_at(seen, i), string.byte(mask, i)) end
+  redis.call('SETRANGE', KEYS[k], from, bytes(marked))
   redis.call('PEXPIRE', KEYS[k], ARGV[2])
 end
-redis.call('DEL', unpack(handling))
+local ids = {}
+for id in string.gmatch(ARGV[3], '[^,]+') do ids[#ids + 1] = id end
 redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
 return 0
 `;
 
-// KEYS: handling keys; ARGV[1] the lease in ms (0: release), then the entry ids.
-const RELEASE_OR_RENEW = `
-for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[i + 1] then
-    if ARGV[1] == '0' then redis.call('DEL', KEYS[i]) else redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+// Renewal (ARGV[1] > 0): KEYS per bucket its handling bitmap of this period; ARGV[1] how long it is
+// kept, then per bucket its first byte and mask; the bits are set. Release (ARGV[1] = 0): KEYS per
+// bucket this period's, then the previous period's; the bits are cleared where a bitmap exists.
+const LEASE = `${BYTES}
+local renew = ARGV[1] ~= '0'
+local buckets = renew and #KEYS or #KEYS / 2
+for k = 1, #KEYS do
+  local at = 2 * ((k - 1) % buckets + 1)
+  local from = tonumber(ARGV[at])
+  local mask = ARGV[at + 1]
+  if renew or redis.call('EXISTS', KEYS[k]) == 1 then
+    local old = redis.call('GETRANGE', KEYS[k], from, from + #mask - 1)
+    local new = {}
+    for i = 1, #mask do
+      local m = string.byte(mask, i)
+      new[i] = renew and bit.bor(byte_at(old, i), m) or bit.band(byte_at(old, i), bit.bnot(m))
+    end
+    redis.call('SETRANGE', KEYS[k], from, bytes(new))
+    if renew then redis.call('PEXPIRE', KEYS[k], ARGV[1]) end
   end
 end
 return 0
 `;
 
-/** The keys of one bitmap bucket `(s, sid, seq / 65536)`, built once and reused by every batch. */
-class BucketKeys {
-  /** Which call last gave the bucket an index, and which. */
+/** The keys of one bitmap bucket `(s, sid, seq / 65536)`, built once and reused by every call. */
+class Bucket {
+  /** Which call last gave the bucket a place, which place, and its lowest and highest bit in it. */
   public call = 0;
   public index = 0;
+  public low = 0;
+  public high = 0;
+  private period = -1;
+  private currentKey = '';
+  private previousKey = '';
+
   public constructor(
-    /** `s:sid` */
-    public readonly session: string,
-    public readonly bucket: number,
+    /** The guard whose keys these are (an entry may meet several guards). */
+    public readonly guard: RedisReplayGuard,
+    public readonly s: number,
+    public readonly sid: string,
+    public readonly number: number,
     public readonly seen: string,
-    /** `sf:{bot}:handling:<group>:<s>:<sid>:` */
-    public readonly handlingPrefix: string,
+    /** `sf:{bot}:handling:<group>:<s>:<sid>:<seq / 65536>:` */
+    private readonly handlingPrefix: string,
   ) {}
+
+  /** The handling bitmaps of lease period `period` and of the one before it. */
+  public handling(period: number): [current: string, previous: string] {
+    if (period !== this.period) {
+      this.period = period;
+      this.currentKey = `${this.handlingPrefix}${period}`;
+      this.previousKey = `${this.handlingPrefix}${period - 1}`;
+    }
+    return [this.currentKey, this.previousKey];
+  }
 }
 
-class EntryKeys {
-  public constructor(
-    public readonly bucket: BucketKeys,
-    public readonly handling: string,
-    public readonly bit: number,
-  ) {}
+/** The entries of one script call grouped by bucket, in the order the buckets first appear. */
+interface Grouped {
+  buckets: Bucket[];
+  /** Per bucket: the first byte of its mask, then the mask (the scripts' arguments). */
+  masks: (number | Buffer)[];
+  /** Per entry: its bucket's place, and its bit in the bucket. */
+  bucketOf: Uint16Array;
+  bitOf: Uint16Array;
 }
 
 /** Buckets remembered at most; past it the cache starts over (keys are rebuilt on demand). */
@@ -134,10 +165,11 @@ export interface OptionalRedisReplayGuardOptions {
    */
   replayWindowMs: number;
   /**
-   * How long the claim of an entry being handled lasts unless renewed; a consumer that dies
-   * loses it after this. Keep it at most the claim idle time.
+   * The lease period: the claim of an entry being handled lasts one to two periods after it was
+   * taken or last renewed. Renew it more often than once a period, and keep two periods at most
+   * the claim idle time, so that an entry claimed from a dead consumer finds its lease run out.
    *
-   * @defaultValue `30_000`
+   * @defaultValue `15_000`
    */
   leaseMs: number;
 }
@@ -147,19 +179,23 @@ export type RedisReplayGuardOptions = RequiredRedisReplayGuardOptions &
 
 export const DefaultRedisReplayGuardOptions = {
   replayWindowMs: 3_600_000,
-  leaseMs: 30_000,
+  leaseMs: 15_000,
 } as const satisfies OptionalRedisReplayGuardOptions;
 
 /**
- * Recognises replays by idempotency key `s:sid:seq` with two kinds of key beside the stream:
+ * Recognises replays by idempotency key `s:sid:seq` with bitmaps beside the stream, one bit per
+ * sequence number, 65,536 numbers per bitmap:
  *
- * - `sf:{bot}:seen:<group>:<s>:<sid>:<seq / 65536>`: a bitmap, one bit per sequence number, set in the
- *   same Lua call as the `XACK` once the handler succeeded, and kept `replayWindowMs` after the
- *   bucket's last write. A set bit means "handled": a resume replay (a new entry with the same
- *   key) or a redelivery of an entry handled but not acknowledged is acknowledged unhandled.
- * - `sf:{bot}:handling:<group>:<s>:<sid>:<seq>`: a lease naming the entry id being handled, so a replay
- *   read at the same time waits (stays pending) instead of running beside it. The same entry id
- *   may take its own lease over: that is a redelivery after its consumer died.
+ * - `sf:{bot}:seen:<group>:<s>:<sid>:<seq / 65536>`: "handled", set in the same Lua call as the
+ *   `XACK` once the handler succeeded, and kept `replayWindowMs` after the bucket's last write. A
+ *   set bit makes a resume replay (a new entry with the same key) or a redelivery of an entry
+ *   handled but not acknowledged a duplicate, acknowledged unhandled.
+ * - `sf:{bot}:handling:<group>:<s>:<sid>:<seq / 65536>:<period>`: "being handled", a lease, so a
+ *   replay read at the same time waits (stays pending) instead of running beside it. Time is cut
+ *   in periods of `leaseMs`; a bit is set in the current period's bitmap and read in the current
+ *   and previous ones, so it holds one to two periods. A lease per bit keeps the guard's cost to a
+ *   few bitmap operations per batch, where a key per entry cost Redis a key written and deleted
+ *   per event.
  *
  * A per-shard high-water mark would be smaller but wrong: handlers finish out of order (several
  * in flight, several consumers, retries), so "seq below the mark" does not mean "handled", and a
@@ -169,10 +205,10 @@ export class RedisReplayGuard implements IReplayGuard {
   private readonly options: Required<RedisReplayGuardOptions>;
   private readonly seenPrefix: string;
   private readonly handlingPrefix: string;
-  /** Buckets by session `s:sid`, then by `seq / 65536`. */
-  private readonly buckets = new Map<string, Map<number, BucketKeys>>();
+  /** Buckets by `s:sid`, then by `seq / 65536`. */
+  private readonly buckets = new Map<string, Map<number, Bucket>>();
   private bucketCount = 0;
-  private lastBucket: BucketKeys | undefined;
+  private lastBucket: Bucket | undefined;
   private calls = 0;
 
   public constructor(options: RedisReplayGuardOptions) {
@@ -184,110 +220,171 @@ export class RedisReplayGuard implements IReplayGuard {
     if (typeof (redis as { sfReplayBegin?: unknown }).sfReplayBegin !== 'function') {
       redis.defineCommand('sfReplayBegin', { lua: BEGIN });
       redis.defineCommand('sfReplayComplete', { lua: COMPLETE });
-      redis.defineCommand('sfReplayLease', { lua: RELEASE_OR_RENEW });
+      redis.defineCommand('sfReplayLease', { lua: LEASE });
     }
   }
 
   public async begin(entries: readonly GuardedEntry[]): Promise<GuardVerdict[]> {
-    if (entries.length === 0) return [];
-    const calls: Promise<unknown>[] = [];
-    // Bounded calls: Lua's unpack and the script's run time stay small.
-    for (let first = 0; first < entries.length; first += SCRIPT_BATCH) {
-      const batch = entries.length <= SCRIPT_BATCH ? entries : entries.slice(first, first + SCRIPT_BATCH);
-      calls.push(this.call('sfReplayBegin', this.scriptArgs(batch, this.options.leaseMs)));
-    }
-    const verdicts = ((await Promise.all(calls)) as number[][]).flat();
-    return verdicts.map((verdict) => (verdict === 0 ? 'duplicate' : verdict === 1 ? 'run' : 'busy'));
+    const verdicts = new Array<GuardVerdict>(entries.length);
+    const duplicates: string[] = [];
+    await this.inBatches(entries, async (batch, first) => {
+      const grouped = this.group(batch);
+      const period = this.period();
+      const keys = new Array<string>(3 * grouped.buckets.length);
+      const b = grouped.buckets.length;
+      const args: (string | number | Buffer)[] = [3 * b];
+      for (let k = 0; k < b; k++) {
+        const [current, previous] = (grouped.buckets[k] as Bucket).handling(period);
+        keys[k] = (grouped.buckets[k] as Bucket).seen;
+        keys[b + k] = current;
+        keys[2 * b + k] = previous;
+      }
+      args.push(...keys, 2 * this.options.leaseMs, ...grouped.masks);
+      const reply = (await this.call('sfReplayBeginBuffer', args)) as Buffer[];
+      for (let i = 0; i < batch.length; i++) {
+        const k = grouped.bucketOf[i] as number;
+        const bit = grouped.bitOf[i] as number;
+        const at = (bit >>> 3) - (grouped.masks[2 * k] as number);
+        const mask = 0x80 >>> (bit & 7);
+        const runs = reply[2 * k + 1] as Buffer;
+        if (((reply[2 * k] as Buffer)[at] as number) & mask) {
+          verdicts[first + i] = 'duplicate';
+          duplicates.push((batch[i] as GuardedEntry).id);
+        } else if ((runs[at] as number) & mask) {
+          verdicts[first + i] = 'run';
+          // Another entry of this call with the same key is busy: it came after this one.
+          runs[at] = (runs[at] as number) & ~mask;
+        } else verdicts[first + i] = 'busy';
+      }
+    });
+    if (duplicates.length > 0)
+      await this.options.redis.xack(this.options.stream, this.options.group, ...duplicates);
+    return verdicts;
   }
 
   public async complete(entries: readonly GuardedEntry[]): Promise<void> {
-    const calls: Promise<unknown>[] = [];
-    // Bounded calls: Lua's unpack and the script's run time stay small.
-    for (let first = 0; first < entries.length; first += SCRIPT_BATCH) {
-      const batch = entries.slice(first, first + SCRIPT_BATCH);
-      calls.push(this.call('sfReplayComplete', this.scriptArgs(batch, this.options.replayWindowMs)));
-    }
-    await Promise.all(calls);
+    await this.inBatches(entries, async (batch) => {
+      const grouped = this.group(batch);
+      const ids = new Array<string>(batch.length);
+      for (let i = 0; i < batch.length; i++) ids[i] = (batch[i] as GuardedEntry).id;
+      await this.call('sfReplayComplete', [
+        1 + grouped.buckets.length,
+        this.options.stream,
+        ...grouped.buckets.map((bucket) => bucket.seen),
+        this.options.group,
+        this.options.replayWindowMs,
+        ids.join(','),
+        ...grouped.masks,
+      ]);
+    });
   }
 
   public async release(entries: readonly GuardedEntry[]): Promise<void> {
-    await this.lease(entries, 0);
+    await this.inBatches(entries, async (batch) => {
+      const grouped = this.group(batch);
+      const period = this.period();
+      const handling = grouped.buckets.map((bucket) => bucket.handling(period));
+      await this.call('sfReplayLease', [
+        2 * handling.length,
+        ...handling.map(([current]) => current),
+        ...handling.map(([, previous]) => previous),
+        0,
+        ...grouped.masks,
+      ]);
+    });
   }
 
   public async renew(entries: readonly GuardedEntry[]): Promise<void> {
-    await this.lease(entries, this.options.leaseMs);
+    await this.inBatches(entries, async (batch) => {
+      const grouped = this.group(batch);
+      const period = this.period();
+      await this.call('sfReplayLease', [
+        grouped.buckets.length,
+        ...grouped.buckets.map((bucket) => bucket.handling(period)[0]),
+        2 * this.options.leaseMs,
+        ...grouped.masks,
+      ]);
+    });
   }
 
-  private async lease(entries: readonly GuardedEntry[], ms: number): Promise<void> {
-    if (entries.length === 0) return;
-    const args: (string | number)[] = [entries.length];
-    for (const entry of entries) args.push(this.keysOf(entry).handling);
-    args.push(ms);
-    for (const entry of entries) args.push(entry.id);
-    await this.call('sfReplayLease', args);
+  private period(): number {
+    return Math.floor(Date.now() / this.options.leaseMs);
   }
 
-  /** `numkeys, stream, seen bitmaps..., handling keys..., group, ms, (id, bitmap index, bit)...` */
-  private scriptArgs(entries: readonly GuardedEntry[], ms: number): (string | number)[] {
+  private async inBatches(
+    entries: readonly GuardedEntry[],
+    run: (batch: readonly GuardedEntry[], first: number) => Promise<void>,
+  ): Promise<void> {
+    if (entries.length <= SCRIPT_BATCH) {
+      if (entries.length > 0) await run(entries, 0);
+      return;
+    }
+    const calls: Promise<void>[] = [];
+    for (let first = 0; first < entries.length; first += SCRIPT_BATCH)
+      calls.push(run(entries.slice(first, first + SCRIPT_BATCH), first));
+    await Promise.all(calls);
+  }
+
+  /** Groups a call's entries by bucket and builds each bucket's mask of their bits. */
+  private group(entries: readonly GuardedEntry[]): Grouped {
     const call = ++this.calls;
-    const count = entries.length;
-    const seen: string[] = [];
-    const handling = new Array<string>(count);
-    const argv = new Array<string | number>(2 + 3 * count);
-    argv[0] = this.options.group;
-    argv[1] = ms;
-    for (let i = 0; i < count; i++) {
+    const buckets: Bucket[] = [];
+    const bucketOf = new Uint16Array(entries.length);
+    const bitOf = new Uint16Array(entries.length);
+    for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as GuardedEntry;
-      const keys = this.keysOf(entry);
-      const bucket = keys.bucket;
+      const bucket = this.bucketOfEntry(entry);
+      const bit = entry.seq % SEEN_BUCKET_BITS;
       if (bucket.call !== call) {
         bucket.call = call;
-        bucket.index = seen.length;
-        seen.push(bucket.seen);
-      }
-      handling[i] = keys.handling;
-      argv[2 + 3 * i] = entry.id;
-      argv[3 + 3 * i] = bucket.index;
-      argv[4 + 3 * i] = keys.bit;
+        bucket.index = buckets.length;
+        bucket.low = bit;
+        bucket.high = bit;
+        buckets.push(bucket);
+      } else if (bit < bucket.low) bucket.low = bit;
+      else if (bit > bucket.high) bucket.high = bit;
+      bucketOf[i] = bucket.index;
+      bitOf[i] = bit;
     }
-    const args = new Array<string | number>(2 + seen.length + count + argv.length);
-    let at = 0;
-    args[at++] = 1 + seen.length + count;
-    args[at++] = this.options.stream;
-    for (const key of seen) args[at++] = key;
-    for (const key of handling) args[at++] = key;
-    for (const arg of argv) args[at++] = arg;
-    return args;
+    const masks = new Array<number | Buffer>(2 * buckets.length);
+    for (let k = 0; k < buckets.length; k++) {
+      const bucket = buckets[k] as Bucket;
+      masks[2 * k] = bucket.low >>> 3;
+      masks[2 * k + 1] = Buffer.alloc((bucket.high >>> 3) - (bucket.low >>> 3) + 1);
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const k = bucketOf[i] as number;
+      const bit = bitOf[i] as number;
+      const mask = masks[2 * k + 1] as Buffer;
+      const at = (bit >>> 3) - (masks[2 * k] as number);
+      mask[at] = (mask[at] as number) | (0x80 >>> (bit & 7));
+    }
+    return { buckets, masks, bucketOf, bitOf };
   }
 
-  /** The entry's keys, derived once per entry (begin and complete both need them). */
-  private keysOf(entry: GuardedEntry): EntryKeys {
-    if (entry.guardState instanceof EntryKeys) return entry.guardState;
-    // The key is `s:sid:seq`: its last part is the sequence number.
-    const key = entry.key;
-    const colon = key.lastIndexOf(':');
-    const seqText = key.slice(colon + 1);
-    const seq = Number(seqText);
-    const bucketNumber = Math.floor(seq / SEEN_BUCKET_BITS);
+  /** The entry's bucket, remembered on the entry (begin and complete both need it). */
+  private bucketOfEntry(entry: GuardedEntry): Bucket {
+    if (entry.guardState instanceof Bucket && entry.guardState.guard === this) return entry.guardState;
+    const number = Math.floor(entry.seq / SEEN_BUCKET_BITS);
     let bucket = this.lastBucket;
-    // Entries of a batch mostly share their bucket: its keys are not built again.
+    // Entries of a batch mostly share their bucket: it is not looked up again.
     if (
       bucket === undefined ||
-      bucket.bucket !== bucketNumber ||
-      bucket.session.length !== colon ||
-      !key.startsWith(bucket.session)
+      bucket.number !== number ||
+      bucket.s !== entry.s ||
+      bucket.sid !== entry.sid
     ) {
-      bucket = this.bucketOf(key.slice(0, colon), bucketNumber);
+      bucket = this.lookUp(entry.s, entry.sid, number);
       this.lastBucket = bucket;
     }
-    const keys = new EntryKeys(bucket, bucket.handlingPrefix + seqText, seq % SEEN_BUCKET_BITS);
-    entry.guardState = keys;
-    return keys;
+    entry.guardState = bucket;
+    return bucket;
   }
 
-  private bucketOf(session: string, bucketNumber: number): BucketKeys {
+  private lookUp(s: number, sid: string, number: number): Bucket {
+    const session = `${s}:${sid}`;
     let ofSession = this.buckets.get(session);
-    let bucket = ofSession?.get(bucketNumber);
+    let bucket = ofSession?.get(number);
     if (bucket !== undefined) return bucket;
     if (this.bucketCount >= BUCKET_CACHE_LIMIT) {
       this.buckets.clear();
@@ -298,20 +395,21 @@ export class RedisReplayGuard implements IReplayGuard {
       ofSession = new Map();
       this.buckets.set(session, ofSession);
     }
-    bucket = new BucketKeys(
-      session,
-      bucketNumber,
-      `${this.seenPrefix}${session}:${bucketNumber}`,
-      `${this.handlingPrefix}${session}:`,
+    bucket = new Bucket(
+      this,
+      s,
+      sid,
+      number,
+      `${this.seenPrefix}${session}:${number}`,
+      `${this.handlingPrefix}${session}:${number}:`,
     );
-    ofSession.set(bucketNumber, bucket);
+    ofSession.set(number, bucket);
     this.bucketCount++;
     return bucket;
   }
 
-  private call(command: string, args: (string | number)[]): Promise<unknown> {
-    return (this.options.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[
-      command
-    ]!(...args);
+  private call(command: string, args: (string | number | Buffer)[]): Promise<unknown> {
+    type Script = (...a: (string | number | Buffer)[]) => Promise<unknown>;
+    return (this.options.redis as unknown as Record<string, Script>)[command]!(...args);
   }
 }
