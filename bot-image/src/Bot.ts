@@ -12,7 +12,6 @@ import { type Logger, pino } from 'pino';
 import { BotMetrics } from './BotMetrics.js';
 import { ProxyRest } from './ProxyRest.js';
 import {
-  DefaultStreamConsumerOptions,
   type Delivery,
   type OptionalStreamConsumerOptions,
   StreamConsumer,
@@ -65,15 +64,6 @@ export const DefaultBotOptions = {
 type DefaultedBotOption = keyof typeof DefaultBotOptions;
 
 const PROGRAM = 'shardfleet-bot';
-
-/**
- * The replay guard's lease period: a lease lasts one to two periods, so half the claim idle time
- * lets an entry claimed from a dead consumer run at once; the claim pass renews leases, so a
- * period must outlast the pass interval with room to spare.
- */
-function leasePeriodMs(claimIdleMs: number, claimIntervalMs: number): number {
-  return Math.max(Math.floor(claimIdleMs / 2), Math.ceil(claimIntervalMs * 1.5));
-}
 
 /**
  * Creates a bot: Discord events from `sf:{bot}:events`, REST through the proxy, gateway commands
@@ -136,10 +126,6 @@ export class Bot {
           group: config.consumerGroup,
           keyPrefix,
           replayWindowMs: this.options.replayWindowMs,
-          leaseMs: leasePeriodMs(
-            this.options.claimIdleMs ?? DefaultStreamConsumerOptions.claimIdleMs,
-            this.options.claimIntervalMs ?? DefaultStreamConsumerOptions.claimIntervalMs,
-          ),
         })
       : new AckOnlyGuard(this.redis, keys.events, config.consumerGroup);
     this.metrics = new BotMetrics(() => this.consumer.groupInfo());

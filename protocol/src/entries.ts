@@ -32,6 +32,13 @@ export interface EventEntry {
   ts: number;
   /** The dispatch data. */
   d: unknown;
+  /**
+   * `true` when the stream may already hold an entry with this idempotency key: the shard got
+   * the event while resuming (Discord replays what the session missed) or wrote it again after a
+   * write whose outcome it could not know. Field `r` = `1` on the wire, absent otherwise. A
+   * consumer needs to look for an earlier entry of the key only for these entries.
+   */
+  r?: boolean;
 }
 
 /** An {@link EventEntry} without its data, for {@link encodeEventEntryJson}. */
@@ -120,10 +127,11 @@ export function idempotencyKey(event: Pick<EventEntry, 's' | 'sid' | 'seq'>): st
  *
  * @param meta - Everything but the data.
  * @param dJson - The dispatch data as JSON text.
- * @returns `['t', t, 's', s, 'seq', seq, 'sid', sid, 'g', g ?? '', 'ts', ts, 'd', dJson]`.
+ * @returns `['t', t, 's', s, 'seq', seq, 'sid', sid, 'g', g ?? '', 'ts', ts, 'd', dJson]`, then
+ *   `'r', '1'` for a possible replay.
  */
 export function encodeEventEntryJson(meta: EventEntryMeta, dJson: string): string[] {
-  return [
+  const fields = [
     't',
     meta.t,
     's',
@@ -139,13 +147,15 @@ export function encodeEventEntryJson(meta: EventEntryMeta, dJson: string): strin
     'd',
     dJson,
   ];
+  if (meta.r === true) fields.push('r', '1');
+  return fields;
 }
 
 /**
  * Encodes an event as XADD fields. Does not validate; `d: undefined` is written as `null`.
  *
  * @param event - The event.
- * @returns The flat field/value list, in the order `t, s, seq, sid, g, ts, d`.
+ * @returns The flat field/value list, in the order `t, s, seq, sid, g, ts, d` (and `r` for a possible replay).
  */
 export function encodeEventEntry(event: EventEntry): string[] {
   return encodeEventEntryJson(event, JSON.stringify(event.d) ?? 'null');
@@ -182,6 +192,7 @@ export function decodeEventEntry(
   let g: string | undefined;
   let ts: string | undefined;
   let d: string | undefined;
+  let r: string | undefined;
   if (isFieldList(fields)) {
     for (let i = 0; i < fields.length; i += 2) {
       const value = fields[i + 1];
@@ -207,10 +218,13 @@ export function decodeEventEntry(
         case 'd':
           d = value;
           break;
+        case 'r':
+          r = value;
+          break;
       }
     }
   } else {
-    ({ t, s, seq, sid, g, ts, d } = fields);
+    ({ t, s, seq, sid, g, ts, d, r } = fields);
   }
 
   const name = required('event', 't', t);
@@ -229,7 +243,9 @@ export function decodeEventEntry(
     throw new EntryDecodeError('event', 'g', `must be a snowflake or empty, got ${show(guild)}`);
   }
   const receivedAt = nonNegativeInteger('event', 'ts', ts);
-  return {
+  if (r !== undefined && r !== '1')
+    throw new EntryDecodeError('event', 'r', `must be 1 or absent, got ${show(r)}`);
+  const event: EventEntry = {
     t: name,
     s: shard,
     seq: sequence,
@@ -238,6 +254,8 @@ export function decodeEventEntry(
     ts: receivedAt,
     d: options.parseData === false ? required('event', 'd', d) : json('event', 'd', d),
   };
+  if (r === '1') event.r = true;
+  return event;
 }
 
 function isFieldList(

@@ -424,8 +424,9 @@ export class ShardWorker {
       this.publisher.skip(shardId, sid, payload.s);
       return;
     }
+    // Until READY or RESUMED a resumed session replays what it missed, maybe written already.
     this.publisher.publish(
-      { t, s: shardId, seq: payload.s, sid, g: guildId, ts: receivedAt },
+      { t, s: shardId, seq: payload.s, sid, g: guildId, ts: receivedAt, r: state.status !== 'ready' },
       JSON.stringify(payload.d),
     );
   }

@@ -29,7 +29,7 @@ describe('consuming the event stream (real Redis)', { timeout: 60_000 }, () => {
     const bot = 'test.backlog';
     const events = Array.from({ length: 300 }, (_, i) => messageEvent(String(100 + (i % 7)), `hello ${i}`));
     // A resume replays keys already in the stream: same s:sid:seq, new entries.
-    const replays = events.slice(10, 13).map((event) => ({ ...event, ts: event.ts + 1 }));
+    const replays = events.slice(10, 13).map((event) => ({ ...event, ts: event.ts + 1, r: true }));
     await writeEvents(redis, bot, [...events, ...replays]);
 
     const handled = new Map<string, number>();
@@ -60,7 +60,7 @@ describe('consuming the event stream (real Redis)', { timeout: 60_000 }, () => {
   it('holds back a replay read while its original is being handled, then acknowledges it unhandled', async () => {
     const bot = 'test.concurrent-replay';
     const original = messageEvent('600', 'slow one');
-    await writeEvents(redis, bot, [original, { ...original, ts: original.ts + 1 }]);
+    await writeEvents(redis, bot, [original, { ...original, ts: original.ts + 1, r: true }]);
     let calls = 0;
     const instance = testBot(bot, redisServer.url, { claimIdleMs: 400, claimIntervalMs: 100 });
     bots.push(instance);

@@ -50,7 +50,7 @@ export interface OptionalStreamConsumerOptions {
   orderedByGuild: boolean;
   /** An entry pending this long without its consumer touching it is claimed. @defaultValue `30_000` */
   claimIdleMs: number;
-  /** How often pending entries are looked at (claims, lease renewals). @defaultValue `5_000` */
+  /** How often pending entries are looked at (claims, and keeping this consumer's own fresh). @defaultValue `5_000` */
   claimIntervalMs: number;
   /** An entry whose handler failed this many deliveries goes to the dead-letter stream. @defaultValue `5` */
   maxDeliveries: number;
@@ -94,7 +94,6 @@ export class StreamConsumer {
   private readonly inFlight = new Map<string, Running>();
   private readonly guildTails = new Map<string, Promise<void>>();
   private toComplete: Running[] = [];
-  private toRelease: Running[] = [];
   private flushScheduled = false;
   private readonly flushes = new Set<Promise<void>>();
   private capacityWaiter: (() => void) | undefined;
@@ -173,7 +172,7 @@ export class StreamConsumer {
       await Promise.race([idle, sleep(timeoutMs, undefined, { ref: false })]);
     }
     await Promise.all(this.flushes);
-    while (this.toComplete.length + this.toRelease.length > 0 && Date.now() < deadline) {
+    while (this.toComplete.length > 0 && Date.now() < deadline) {
       if (!(await this.flush())) await sleep(100);
     }
     if (this.inFlight.size > 0) {
@@ -359,14 +358,24 @@ export class StreamConsumer {
           this.options.logger.warn({ err: error }, 'XACK failed; entries stay pending'),
         );
     }
-    if (running.length === 0) return { running, verdicts: [] };
-    try {
-      return { running, verdicts: await this.options.guard.begin(running) };
-    } catch (error) {
-      // The entries stay pending and are claimed again after the idle time.
-      this.options.logger.warn({ err: error }, 'replay check failed; entries stay pending');
-      return { running: [], verdicts: [] };
+    const verdicts = new Array<GuardVerdict>(running.length).fill('run');
+    // Only these can repeat an earlier entry of their key: the group hands entries out in stream
+    // order, so an entry read for the first time and not marked by the shard is new.
+    const mayRepeat: number[] = [];
+    for (let i = 0; i < running.length; i++) {
+      const entry = running[i] as Running;
+      if (entry.event.r === true || entry.deliveries > 1) mayRepeat.push(i);
     }
+    if (mayRepeat.length === 0) return { running, verdicts };
+    try {
+      const asked = await this.options.guard.begin(mayRepeat.map((i) => running[i] as Running));
+      mayRepeat.forEach((i, k) => (verdicts[i] = asked[k] as GuardVerdict));
+    } catch (error) {
+      // They stay pending and are claimed again after the idle time.
+      this.options.logger.warn({ err: error }, 'replay check failed; those entries stay pending');
+      for (const i of mayRepeat) verdicts[i] = 'busy';
+    }
+    return { running, verdicts };
   }
 
   /** Starts the handlers of checked entries that the guard let run. */
@@ -447,10 +456,11 @@ export class StreamConsumer {
       `invalid event entry: field "d" is not valid JSON (${(error as Error).message})`,
     );
     return this.deadLetter(entry.id, null, problem, entry.deliveries)
-      .then(() => this.options.guard.release([entry]))
       .catch((dlqError: unknown) => {
-        this.options.logger.warn({ err: dlqError, id: entry.id }, 'could not dead-letter an invalid entry');
-        this.toRelease.push(entry);
+        this.options.logger.warn(
+          { err: dlqError, id: entry.id },
+          'could not dead-letter an invalid entry; it stays pending',
+        );
       })
       .finally(() => this.finished(entry));
   }
@@ -469,15 +479,12 @@ export class StreamConsumer {
         { err: error, id: entry.id, event: entry.t, deliveries: entry.deliveries },
         'handler failed; the entry stays pending for a retry',
       );
-      this.toRelease.push(entry);
       return;
     }
     try {
       await this.deadLetter(entry.id, null, error, entry.deliveries, entry.event);
-      await this.options.guard.release([entry]);
     } catch (dlqError) {
       logger.warn({ err: dlqError, id: entry.id }, 'could not dead-letter the entry; it stays pending');
-      this.toRelease.push(entry);
     }
   }
 
@@ -545,18 +552,16 @@ export class StreamConsumer {
   }
 
   /**
-   * Acknowledges finished entries and releases failed ones; keeps them for the next flush on error.
+   * Acknowledges finished entries; keeps them for the next flush on error.
    *
    * @returns Whether it succeeded.
    */
   private async flush(): Promise<boolean> {
     const complete = this.toComplete;
-    const release = this.toRelease;
-    if (complete.length + release.length === 0) return true;
+    if (complete.length === 0) return true;
     this.toComplete = [];
-    this.toRelease = [];
     try {
-      await Promise.all([this.options.guard.complete(complete), this.options.guard.release(release)]);
+      await this.options.guard.complete(complete);
       return true;
     } catch (error) {
       if (String((error as Error).message).includes('NOGROUP')) {
@@ -566,7 +571,6 @@ export class StreamConsumer {
       }
       this.options.logger.warn({ err: error }, 'acknowledging failed; retrying');
       this.toComplete.push(...complete);
-      this.toRelease.push(...release);
       return false;
     }
   }
@@ -582,7 +586,6 @@ export class StreamConsumer {
         const own = [...this.inFlight.values()];
         // JUSTID resets the idle time without counting a delivery.
         await redis.xclaim(stream, group, consumer, 0, ...own.map((entry) => entry.id), 'JUSTID');
-        await this.options.guard.renew(own);
       }
       const room = maxInFlight - this.busy;
       if (!this.running || room <= 0 || !this.groupReady) return;

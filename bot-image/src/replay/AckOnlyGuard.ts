@@ -17,12 +17,4 @@ export class AckOnlyGuard implements IReplayGuard {
     if (entries.length > 0)
       await this.redis.xack(this.stream, this.group, ...entries.map((entry) => entry.id));
   }
-
-  public release(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  public renew(): Promise<void> {
-    return Promise.resolve();
-  }
 }

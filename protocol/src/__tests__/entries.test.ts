@@ -161,6 +161,17 @@ describe('event entries', () => {
     expect(idempotencyKey(event)).toBe(expected);
   });
 
+  it('marks a possible replay with r = 1 and reads it back; an unmarked entry has no r', () => {
+    const fields = encodeEventEntry({ ...message, r: true });
+    expect(fields.slice(-2)).toEqual(['r', '1']);
+    expect(decodeEventEntry(fields).r).toBe(true);
+    expect(encodeEventEntry({ ...message, r: false })).toEqual(wire);
+    expect('r' in decodeEventEntry(wire)).toBe(false);
+    const error = decodeError(() => decodeEventEntry([...wire, 'r', 'yes']));
+    expect(error.field).toBe('r');
+    expect(error.message).toBe('invalid event entry: field "r" must be 1 or absent, got "yes"');
+  });
+
   it('gives a replayed event the same idempotency key', () => {
     expect(idempotencyKey(decodeEventEntry(encodeEventEntry(message)))).toBe(idempotencyKey(message));
   });

@@ -8,6 +8,7 @@ import {
   missingFromStream,
   newRedis,
   readEvents,
+  unmarkedRepeats,
   WorkerProcess,
 } from './workerHarness.js';
 
@@ -119,6 +120,14 @@ describe('two workers, four shards, under a steady event rate', { timeout: 120_0
     const ledgerKeys = new Set(ledger.map(ledgerKey));
     expect([...counts.keys()].filter((key) => !ledgerKeys.has(key))).toEqual([]);
     expect(missingFromStream(ledger, counts)).toEqual([]);
+    // What the resumed sessions replayed is marked, and so is every entry of a key written before:
+    // consumers look for earlier entries of a key only for marked ones.
+    const entries = await readEvents(redis, BOT);
+    expect(unmarkedRepeats(entries)).toEqual([]);
+    expect(
+      entries.filter((entry) => entry.r === true && (entry.s === 2 || entry.s === 3)).length,
+    ).toBeGreaterThan(0);
+    expect(entries.filter((entry) => entry.r === true && entry.s < 2)).toEqual([]);
   });
 
   it('on SIGTERM closes resumably within the grace period, and the next process resumes', async () => {

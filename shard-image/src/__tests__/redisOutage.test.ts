@@ -2,7 +2,14 @@ import { startSimulator, type RunningSimulator } from '@shardfleet/simulator';
 import { RedisServer, waitUntil } from '@shardfleet/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countKeys, missingFromStream, newRedis, readEvents, WorkerProcess } from './workerHarness.js';
+import {
+  countKeys,
+  missingFromStream,
+  newRedis,
+  readEvents,
+  unmarkedRepeats,
+  WorkerProcess,
+} from './workerHarness.js';
 
 const RATE = 200;
 const OUTAGE_EVENTS = RATE * 5;
@@ -78,6 +85,7 @@ describe('Redis stopped under load and started again', { timeout: 120_000 }, () 
       { timeoutMs: 30_000, intervalMs: 250, description: 'the buffered events in the stream' },
     );
     expect(roomyAfterCut.length).toBeGreaterThan(OUTAGE_EVENTS);
+    expect(unmarkedRepeats(await readEvents(redis, roomy.bot))).toEqual([]);
     expect(await roomy.worker.metric('shardfleet_events_dropped_total')).toBe(0);
 
     const tightAfterCut = await afterCut(1);

@@ -73,6 +73,21 @@ export class WorkerProcess {
 }
 
 /** Every entry of the bot's event stream, decoded. */
+/**
+ * The keys of entries that repeat a key written earlier in the stream without being marked as a
+ * possible replay (`r`): consumers look for earlier entries of a key only for marked entries.
+ */
+export function unmarkedRepeats(entries: readonly EventEntry[]): string[] {
+  const written = new Set<string>();
+  const unmarked: string[] = [];
+  for (const entry of entries) {
+    const key = idempotencyKey(entry);
+    if (written.has(key) && entry.r !== true) unmarked.push(key);
+    written.add(key);
+  }
+  return unmarked;
+}
+
 export async function readEvents(redis: Redis, bot: string): Promise<EventEntry[]> {
   const key = redisKeys(bot).events;
   const entries: EventEntry[] = [];

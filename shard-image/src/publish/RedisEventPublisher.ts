@@ -57,35 +57,36 @@ const COMPACT_AFTER = 4_096;
  * escaped as \u0000), nor do the other fields (names, ids, numbers).
  */
 const SEPARATOR = '\0';
-/** The entry's field names in the contract's order, from protocol's encoder. */
-const FIELD_NAMES = encodeEventEntryJson({ t: 'T', s: 0, seq: 0, sid: 's', g: null, ts: 0 }, 'null').filter(
-  (_, index) => index % 2 === 0,
-);
+/** The entry's field names in the contract's order, from protocol's encoder; the last (`r`) is optional. */
+const FIELD_NAMES = encodeEventEntryJson(
+  { t: 'T', s: 0, seq: 0, sid: 's', g: null, ts: 0, r: true },
+  'null',
+).filter((_, index) => index % 2 === 0);
 
 /**
  * XADDs a batch of entries in one command: one request and one reply per batch instead of per
  * event, and one argument per entry (its values joined by NUL), which is most of what the client
- * spends. Answers the 1-based indexes of the entries Redis refused (none, normally), then the
- * error of the last one.
+ * spends. An entry has a value per field name, or one less (no `r`). Answers the 1-based indexes
+ * of the entries Redis refused (none, normally), then the error of the last one.
  */
 const XADD_BATCH_SCRIPT = `
 local names = {${FIELD_NAMES.map((name) => `'${name}'`).join(', ')}}
-local count = #names
 local failed = {}
 local last_error = ''
 local fields = {}
 for i = 2, #ARGV do
   local entry = ARGV[i]
   local position = 1
-  for k = 1, count - 1 do
+  local k = 1
+  while true do
     local stop = string.find(entry, '\0', position, true)
     fields[2 * k - 1] = names[k]
-    fields[2 * k] = string.sub(entry, position, stop - 1)
+    fields[2 * k] = string.sub(entry, position, stop and stop - 1)
+    if stop == nil then break end
     position = stop + 1
+    k = k + 1
   end
-  fields[2 * count - 1] = names[count]
-  fields[2 * count] = string.sub(entry, position)
-  local ok = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+  local ok = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields, 1, 2 * k))
   if type(ok) == 'table' and ok.err then
     failed[#failed + 1] = i - 1
     last_error = ok.err
@@ -99,6 +100,8 @@ interface QueuedEvent {
   shard: number;
   sid: string;
   seq: number;
+  /** Marked as a possible replay (field `r`). */
+  replay: boolean;
   /** The entry's values in {@link FIELD_NAMES} order, joined by {@link SEPARATOR}. */
   packed: string;
 }
@@ -159,7 +162,7 @@ export class RedisEventPublisher implements IEventPublisher {
     const fields = encodeEventEntryJson(meta, dJson);
     let packed = fields[1] as string;
     for (let i = 3; i < fields.length; i += 2) packed += SEPARATOR + (fields[i] as string);
-    this.queue.push({ shard: meta.s, sid: meta.sid, seq: meta.seq, packed });
+    this.queue.push({ shard: meta.s, sid: meta.sid, seq: meta.seq, replay: meta.r === true, packed });
     this.scheduleFlush();
   }
 
@@ -249,6 +252,11 @@ export class RedisEventPublisher implements IEventPublisher {
       const error = reply === null || refused.has(i);
       const shard = event.shard;
       if (error && !batchRefused && !refused.has(i)) {
+        // The lost call may have written it: the next write is a possible replay.
+        if (!event.replay) {
+          event.replay = true;
+          event.packed += `${SEPARATOR}1`;
+        }
         retry.push(event);
         blocked.add(shard);
         continue;
