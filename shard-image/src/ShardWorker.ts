@@ -93,6 +93,8 @@ export class ShardWorker {
   private gateway: APIGatewayBotInfo | null = null;
   private readonly connecting = new AbortController();
   /** When each shard last completed a heartbeat (or became ready). */
+  /** Per shard, the session and the highest sequence number of the dispatches this process got. */
+  private readonly highestSeq = new Map<number, { sid: string; seq: number }>();
   private readonly heartbeatAt = new Map<number, number>();
   private stopping = false;
   private redisErrorLoggedAt = 0;
@@ -424,11 +426,34 @@ export class ShardWorker {
       this.publisher.skip(shardId, sid, payload.s);
       return;
     }
-    // Until READY or RESUMED a resumed session replays what it missed, maybe written already.
     this.publisher.publish(
-      { t, s: shardId, seq: payload.s, sid, g: guildId, ts: receivedAt, r: state.status !== 'ready' },
+      {
+        t,
+        s: shardId,
+        seq: payload.s,
+        sid,
+        g: guildId,
+        ts: receivedAt,
+        r: this.mayRepeat(shardId, sid, payload.s),
+      },
       JSON.stringify(payload.d),
     );
+  }
+
+  /**
+   * Whether a dispatch may already be in the stream: until READY or RESUMED a resumed session
+   * replays what it missed, which an earlier process may have written; and a sequence number this
+   * process has passed already is a replay whatever the connection's state (the library resumes
+   * on its own, for instance after an invalid session that may be resumed).
+   */
+  private mayRepeat(shardId: number, sid: string, seq: number): boolean {
+    const highest = this.highestSeq.get(shardId);
+    if (highest === undefined) this.highestSeq.set(shardId, { sid, seq });
+    else if (highest.sid !== sid || seq > highest.seq) {
+      highest.sid = sid;
+      highest.seq = seq;
+    } else return true;
+    return this.board.state(shardId).status !== 'ready';
   }
 
   private onReady(data: GatewayReadyDispatchData, shardId: number): void {
