@@ -24,7 +24,10 @@ const SYSTEM_PROGRAMS = [
 
 const onPath = (program) =>
   spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status === 0;
-const missing = SYSTEM_PROGRAMS.filter(({ program }) => !onPath(program));
+// `npm run dev` starts only redis-server: a newcomer's first command should not install etcd.
+const forDev = process.env.npm_lifecycle_event === 'dev';
+const needed = forDev ? SYSTEM_PROGRAMS.filter(({ program }) => program === 'redis-server') : SYSTEM_PROGRAMS;
+const missing = needed.filter(({ program }) => !onPath(program));
 
 if (missing.length > 0) {
   const packages = missing.map(({ debianPackage }) => debianPackage);
@@ -33,7 +36,7 @@ if (missing.length > 0) {
   const hasApt = onPath('apt-get');
   if (!isRoot || !hasApt) {
     console.error(
-      `shardfleet's tests need ${missing.map(({ program }) => program).join(', ')} on PATH.\n` +
+      `${forDev ? '`npm run dev` needs' : "shardfleet's tests need"} ${missing.map(({ program }) => program).join(', ')} on PATH.\n` +
         (hasApt
           ? `Install with: sudo sh -c '${installCommand}'`
           : `Install the packages ${packages.join(', ')}.`),

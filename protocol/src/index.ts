@@ -50,3 +50,5 @@ export {
   workerCount,
   workerIdFromPodName,
 } from './shard-math.js';
+export { freePort } from './freePort.js';
+export { metricValue } from './metricValue.js';

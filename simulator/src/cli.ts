@@ -29,6 +29,7 @@ A local Discord (gateway v10, REST under /api/v10, control API under /_sim) on o
   --global-rate-limit N          REST requests per second (default ${DefaultSimulatorOptions.globalRateLimit})
   --invalid-request-limit N      invalid REST requests per 10 min before a ban (default ${DefaultSimulatorOptions.invalidRequestLimit})
   --ledger-limit N               ledger entries kept (default ${DefaultSimulatorOptions.ledgerLimit})
+  --state-file PATH              save resumable sessions and identify counters there on exit, restore them on start
   --log-level LEVEL              ${LOG_LEVELS.join(', ')} (default info)
   --help                         this text`;
 
@@ -66,6 +67,7 @@ const flagsSchema = z.object({
   'global-rate-limit': count(1).optional(),
   'invalid-request-limit': count(1).optional(),
   'ledger-limit': count(1).optional(),
+  'state-file': z.string().min(1).optional(),
   'log-level': z.enum(LOG_LEVELS).default('info'),
 });
 
@@ -105,6 +107,7 @@ function parseFlags(argv: string[]): Partial<SimulatorOptions> | 'help' {
     globalRateLimit: flags['global-rate-limit'],
     invalidRequestLimit: flags['invalid-request-limit'],
     ledgerLimit: flags['ledger-limit'],
+    stateFile: flags['state-file'],
     logger: pino({ name: 'shardfleet-sim', level: flags['log-level'] }),
   };
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
@@ -126,7 +129,11 @@ export async function main(argv: string[]): Promise<void> {
   try {
     simulator = await startSimulator(options);
   } catch (error) {
-    const { host, port } = { ...DefaultSimulatorOptions, ...options };
+    const { host, port, stateFile } = { ...DefaultSimulatorOptions, ...options };
+    if (stateFile && !(error as NodeJS.ErrnoException).code?.startsWith('EADDR')) {
+      console.error(`shardfleet-sim: cannot restore --state-file ${stateFile}: ${(error as Error).message}`);
+      process.exit(1);
+    }
     console.error(`shardfleet-sim: cannot listen on ${host}:${port}: ${(error as Error).message}`);
     process.exit(1);
   }

@@ -48,6 +48,11 @@ export interface SimulatorOptions {
   invalidRequestLimit: number;
   /** Ledger entries kept; the oldest are dropped past it. @defaultValue `1_000_000` */
   ledgerLimit: number;
+  /**
+   * A JSON file the resumable sessions, identify budget and counters are saved to on close and
+   * restored from on start, so clients resume across a restart of the simulator. @defaultValue `null`
+   */
+  stateFile: string | null;
   /** Where the simulator says what happens (identifies, resumes, closes, violations). @defaultValue `null` (silent) */
   logger: Logger | null;
 }
@@ -74,5 +79,6 @@ export const DefaultSimulatorOptions = {
   globalRateLimit: 50,
   invalidRequestLimit: 10_000,
   ledgerLimit: 1_000_000,
+  stateFile: null,
   logger: null,
 } as const satisfies SimulatorOptions;

@@ -1,4 +1,6 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
@@ -11,7 +13,7 @@ import { RestRateLimiter } from './rest/RestRateLimiter.js';
 import { restControlRoutes } from './rest/restControlRoutes.js';
 import { restRoutes } from './rest/restRoutes.js';
 import { Messaging } from './world/Messaging.js';
-import { SimulatedDiscord } from './world/SimulatedDiscord.js';
+import { type SavedDiscordState, SimulatedDiscord } from './world/SimulatedDiscord.js';
 
 /** Largest REST body accepted: ten files at the 10 MiB attachment limit, plus the multipart envelope. */
 const BODY_LIMIT_BYTES = 101 * 1_024 * 1_024;
@@ -26,6 +28,28 @@ function decodeAtSigns(url: string): string {
   const query = url.indexOf('?');
   const path = query === -1 ? url : url.slice(0, query);
   return path.replaceAll(/%40/gi, '@') + (query === -1 ? '' : url.slice(query));
+}
+
+/** The saved state in `file`, or null when there is none yet. */
+async function readState(file: string): Promise<SavedDiscordState | null> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  const state = JSON.parse(text) as SavedDiscordState;
+  if (state.version !== 1) throw new Error(`${file}: unknown state version ${String(state.version)}`);
+  return state;
+}
+
+/** Writes the state beside the file and renames it over: a crash mid-write leaves the old state whole. */
+async function writeState(file: string, state: SavedDiscordState): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  const partial = `${file}.${process.pid}.partial`;
+  await writeFile(partial, JSON.stringify(state));
+  await rename(partial, file);
 }
 
 export interface RunningSimulator {
@@ -46,6 +70,14 @@ export interface RunningSimulator {
 export async function startSimulator(overrides: Partial<SimulatorOptions> = {}): Promise<RunningSimulator> {
   const options: SimulatorOptions = { ...DefaultSimulatorOptions, ...overrides };
   const discord = new SimulatedDiscord(options);
+  const saved = options.stateFile ? await readState(options.stateFile) : null;
+  if (saved) {
+    discord.restoreState(saved);
+    discord.log.info(
+      { stateFile: options.stateFile, sessions: saved.sessions.length, identifies: saved.identifies },
+      'state restored',
+    );
+  }
   const messaging = new Messaging(discord);
   const rateLimiter = new RestRateLimiter({
     globalLimit: options.globalRateLimit,
@@ -102,6 +134,7 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
       for (const connection of connections) connection.terminate();
       sockets.close();
       await app.close();
+      if (options.stateFile) await writeState(options.stateFile, discord.saveState());
     },
   };
 }

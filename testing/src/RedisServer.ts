@@ -1,5 +1,5 @@
 import { Socket } from 'node:net';
-import { freePort } from './freePort.js';
+import { freePort } from '@shardfleet/protocol';
 import { ProgramProcess } from './ProgramProcess.js';
 import { waitUntil } from './waitUntil.js';
 

@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -52,6 +54,35 @@ describe('shardfleet-sim', () => {
     expect(await bot.json()).toMatchObject({ shards: 4, session_start_limit: { max_concurrency: 2 } });
     child.kill('SIGTERM');
     expect(await exitCode(child)).toBe(0);
+  });
+
+  it('saves its state to --state-file on SIGTERM and refuses a file it cannot read', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sim-cli-state-'));
+    const stateFile = path.join(dir, 'state.json');
+    try {
+      const { child, output } = run(['--port', '0', '--state-file', stateFile]);
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no URL printed: ${output()}`)), 10_000);
+        child.stdout?.on('data', () => {
+          const match = /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m.exec(output());
+          if (match?.[1]) {
+            clearTimeout(timer);
+            resolve(match[1]);
+          }
+        });
+      });
+      // An answer means the program is past start-up, with its signal handlers in place.
+      expect((await fetch(`${url}/_sim/stats`)).status).toBe(200);
+      child.kill('SIGTERM');
+      expect(await exitCode(child)).toBe(0);
+      expect(JSON.parse(await readFile(stateFile, 'utf8'))).toMatchObject({ version: 1, identifies: 0 });
+
+      const broken = run(['--port', '0', '--state-file', path.join(dir)]);
+      expect(await exitCode(broken.child)).toBe(1);
+      expect(broken.errors()).toMatch(/^shardfleet-sim: cannot restore --state-file /);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it.each([

@@ -57,6 +57,29 @@ export class GatewaySession {
     return entry;
   }
 
+  /** The replay window, oldest first: what a saved session needs to replay after a restart. */
+  public replayLog(): { frame: string; entry: LedgerEntry }[] {
+    const log: { frame: string; entry: LedgerEntry }[] = [];
+    for (let i = 0; i < this.replayLength; i++) {
+      const slot = (this.replayStart + i) % this.replayFrames.length;
+      log.push({ frame: this.replayFrames[slot] as string, entry: this.replayEntries[slot] as LedgerEntry });
+    }
+    return log;
+  }
+
+  /** Puts a saved session's seq and replay window back (the newest that fit this window). */
+  public restoreReplay(seq: number, log: readonly { frame: string; entry: LedgerEntry }[]): void {
+    this.seq = seq;
+    const capacity = this.replayFrames.length;
+    const kept = capacity === 0 ? [] : log.slice(-capacity);
+    kept.forEach(({ frame, entry }, slot) => {
+      this.replayFrames[slot] = frame;
+      this.replayEntries[slot] = entry;
+    });
+    this.replayStart = 0;
+    this.replayLength = kept.length;
+  }
+
   /**
    * Sends every recorded dispatch after `seq` to the attached sink; false when `seq` is older than the
    * replay window, so the client must identify again.

@@ -7,7 +7,7 @@ import { intentForEvent } from '../gateway/eventIntents.js';
 import { GatewaySession } from '../gateway/GatewaySession.js';
 import type { SimulatorOptions } from '../options.js';
 import { GuildPopulation } from './GuildPopulation.js';
-import { Ledger } from './Ledger.js';
+import { Ledger, type LedgerEntry } from './Ledger.js';
 import { type BotIdentity, botIdentity, botUserObject, guildCreatePayload } from './payloads.js';
 
 /**
@@ -65,6 +65,35 @@ export type ResumeOutcome =
   | { kind: 'close'; code: GatewayCloseCodes }
   | { kind: 'invalid-session' }
   | { kind: 'resumed'; session: GatewaySession };
+
+/** A session as saved to a state file: enough to resume it after the simulator restarts. */
+export interface SavedSession {
+  id: string;
+  shard: number;
+  shardCount: number;
+  intents: number;
+  largeThreshold: number;
+  seq: number;
+  presence: unknown;
+  replay: { frame: string; entry: LedgerEntry }[];
+}
+
+/**
+ * What survives a restart of the simulator (`stateFile`): the resumable sessions, the identify
+ * budget and counters. The ledger, recorded commands and messages do not: they are for tests.
+ */
+export interface SavedDiscordState {
+  version: 1;
+  savedAt: number;
+  identifies: number;
+  resumes: number;
+  violations: number;
+  sessionStartRemaining: number;
+  sessionPeriodStartedAt: number;
+  lastIdentifyByBucket: [number, number][];
+  shards: Record<string, ShardStats>;
+  sessions: SavedSession[];
+}
 
 /** A live connection as the world sees it: something it can close. */
 export interface ClosableConnection {
@@ -504,6 +533,65 @@ export class SimulatedDiscord {
       guilds: this.population.size,
       ledger: { size: this.ledger.size, dropped: this.ledger.dropped },
     };
+  }
+
+  /** The state {@link SimulatedDiscord.restoreState} takes back, as JSON-safe data. */
+  public saveState(): SavedDiscordState {
+    return {
+      version: 1,
+      savedAt: Date.now(),
+      identifies: this.identifies,
+      resumes: this.resumes,
+      violations: this.violations,
+      sessionStartRemaining: this.sessionStartRemaining,
+      sessionPeriodStartedAt: this.sessionPeriodStartedAt,
+      lastIdentifyByBucket: [...this.lastIdentifyByBucket],
+      shards: Object.fromEntries([...this.shardStats].map(([shard, stats]) => [String(shard), stats])),
+      sessions: [...this.sessions.values()].map((session) => ({
+        id: session.id,
+        shard: session.shard,
+        shardCount: session.shardCount,
+        intents: session.intents,
+        largeThreshold: session.largeThreshold,
+        seq: session.seq,
+        presence: session.presence,
+        replay: session.replayLog(),
+      })),
+    };
+  }
+
+  /**
+   * Takes back a saved state: the counters and budget, and every session as disconnected and
+   * resumable for what is left of its TTL, counted from when the state was saved.
+   */
+  public restoreState(state: SavedDiscordState): void {
+    this.identifies = state.identifies;
+    this.resumes = state.resumes;
+    this.violations = state.violations;
+    this.sessionStartRemaining = state.sessionStartRemaining;
+    this.sessionPeriodStartedAt = state.sessionPeriodStartedAt;
+    for (const [bucket, at] of state.lastIdentifyByBucket) this.lastIdentifyByBucket.set(bucket, at);
+    for (const [shard, stats] of Object.entries(state.shards)) {
+      this.shardStats.set(Number(shard), { ...stats, connected: false });
+    }
+    const ttlLeftMs = state.savedAt + this.options.sessionTtlMs - Date.now();
+    if (ttlLeftMs <= 0) return;
+    for (const saved of state.sessions) {
+      const session = new GatewaySession(
+        saved.id,
+        saved.shard,
+        saved.shardCount,
+        saved.intents,
+        saved.largeThreshold,
+        this.options.replayWindow,
+      );
+      session.presence = saved.presence;
+      session.restoreReplay(saved.seq, saved.replay);
+      this.sessions.set(session.id, session);
+      this.routeSet(session.shardCount, session.shard).add(session);
+      session.expiryTimer = setTimeout(() => this.endSession(session), ttlLeftMs);
+      session.expiryTimer.unref();
+    }
   }
 
   /** Back to the start state: every connection closed, sessions and records forgotten, budget restored. */
