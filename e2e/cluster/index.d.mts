@@ -12,6 +12,8 @@ export type {
   ControlPlaneStatus,
   OptionalControlPlaneOptions,
 } from './controlPlane.mjs';
+export { DefaultClusterDnsOptions, startClusterDns } from './clusterDns.mjs';
+export type { ClusterDns, ClusterDnsOptions } from './clusterDns.mjs';
 export { MissingSystemPackagesError } from './debianPackages.mjs';
 export {
   KUBERNETES_PROGRAMS,

@@ -8,6 +8,7 @@ export {
   startControlPlane,
   stopControlPlane,
 } from './controlPlane.mjs';
+export { DefaultClusterDnsOptions, startClusterDns } from './clusterDns.mjs';
 export { MissingSystemPackagesError } from './debianPackages.mjs';
 export {
   KUBERNETES_PROGRAMS,
