@@ -1,0 +1,97 @@
+// A private containerd for the local node: its own root, state and socket under one directory, so it
+// never meets a system containerd. Configured as ../../shared/docs/local-kubernetes.md found works
+// here: the native snapshotter (overlay cannot be mounted), Debian's CNI plugins, and runc behind a
+// wrapper that clamps a negative oom_score_adj (this machine refuses it: no CAP_SYS_RESOURCE).
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runCommand, tailLines } from '../cluster/commands.mjs';
+import { ensureDebianPackages } from '../cluster/debianPackages.mjs';
+import { isRunning, startProcess, stopProcess } from '../cluster/processes.mjs';
+
+const READY_TIMEOUT_MS = 30_000;
+
+const RUNC_WRAPPER = `#!/bin/sh
+# runc refuses a negative oom_score_adj on this machine ("can't get final child's PID from pipe:
+# EOF"): before \`runc create\`, set the bundle's negative .process.oomScoreAdj to 0.
+bundle=
+previous=
+for argument in "$@"; do
+  if [ "$previous" = --bundle ]; then bundle=$argument; fi
+  previous=$argument
+done
+if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then
+  jq 'if (.process.oomScoreAdj // 0) < 0 then .process.oomScoreAdj = 0 else . end' \\
+    "$bundle/config.json" > "$bundle/config.json.clamped" &&
+    mv "$bundle/config.json.clamped" "$bundle/config.json"
+fi
+exec /usr/sbin/runc "$@"
+`;
+
+/** Replaces `pattern` (which must match) in containerd's default configuration. */
+function setting(config, pattern, replacement) {
+  if (!pattern.test(config)) throw new Error(`containerd's default configuration has no ${pattern}`);
+  return config.replace(pattern, replacement);
+}
+
+/**
+ * `containerd config default` with the root, state and socket in `dir` and the settings the local
+ * node needs. `sandboxImage` is the pause image the CRI plugin gives each pod.
+ */
+async function writeConfig(dir, { sandboxImage }) {
+  let config = (await runCommand('containerd', ['config', 'default'])).stdout;
+  config = setting(config, /^root = .*$/m, `root = "${join(dir, 'root')}"`);
+  config = setting(config, /^state = .*$/m, `state = "${join(dir, 'state')}"`);
+  config = setting(config, /(\[grpc\]\n\s+address = ).*/, `$1"${join(dir, 'containerd.sock')}"`);
+  config = setting(config, /(sandbox_image = ).*/, `$1"${sandboxImage}"`);
+  config = setting(config, /(\n\s+snapshotter = )"overlayfs"/, '$1"native"');
+  config = setting(config, /(\n\s+bin_dir = ).*/, '$1"/usr/lib/cni"');
+  config = setting(config, /(runtimes\.runc\.options\]\n\s+BinaryName = ).*/, `$1"${join(dir, 'runc')}"`);
+  await writeFile(join(dir, 'runc'), RUNC_WRAPPER);
+  await chmod(join(dir, 'runc'), 0o755);
+  await writeFile(join(dir, 'config.toml'), config);
+}
+
+/**
+ * Starts containerd with everything in `dir` (created; its socket is `<dir>/containerd.sock`).
+ * Resolves once it answers, with `{ address, pid, stop() }`; `stop()` ends it and, unless
+ * `keepDir`, removes `dir` and so every image and container it held.
+ */
+export async function startContainerd({ dir, sandboxImage = 'localhost/shardfleet/pause:e2e', log }) {
+  await ensureDebianPackages(
+    [
+      { program: 'containerd', debianPackage: 'containerd' },
+      { program: '/usr/sbin/runc', debianPackage: 'runc' },
+      { program: 'jq', debianPackage: 'jq' },
+    ],
+    { log },
+  );
+  await mkdir(dir, { recursive: true });
+  await writeConfig(dir, { sandboxImage });
+  const address = join(dir, 'containerd.sock');
+  const logPath = join(dir, 'containerd.log');
+  const recorded = startProcess({
+    name: 'containerd',
+    executable: 'containerd',
+    args: ['--config', join(dir, 'config.toml')],
+    logPath,
+  });
+  const stop = async ({ keepDir = false } = {}) => {
+    await stopProcess(recorded);
+    if (!keepDir) await rm(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    const answered = await runCommand('ctr', ['--address', address, 'version']).then(
+      () => true,
+      () => false,
+    );
+    if (answered) return { address, pid: recorded.pid, stop };
+    if (!isRunning(recorded) || Date.now() > deadline) {
+      const logTail = tailLines(await readFile(logPath, 'utf8').catch(() => ''), 15);
+      await stop({ keepDir: true });
+      throw new Error(`containerd did not start (log: ${logPath}):\n${logTail}`);
+    }
+    await sleep(200);
+  }
+}
