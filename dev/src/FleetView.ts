@@ -85,7 +85,8 @@ export class FleetView {
         this.out.write(`${time()} ${summary(snapshot).join(' · ')}\n`);
       return;
     }
-    const width = Math.max(20, this.out.columns ?? 80) - 1;
+    // A terminal that reports no width (0) gets the usual 80 columns.
+    const width = Math.max(20, this.out.columns || 80) - 1;
     const lines = renderSnapshot(snapshot, this.recent).map((line) => line.slice(0, width));
     const up = this.drawnLines > 0 ? `\x1b[${this.drawnLines}F` : '';
     this.out.write(`${up}\x1b[0J${lines.join('\n')}\n`);
