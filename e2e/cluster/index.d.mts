@@ -14,6 +14,8 @@ export type {
 } from './controlPlane.mjs';
 export { DefaultClusterDnsOptions, startClusterDns } from './clusterDns.mjs';
 export type { ClusterDns, ClusterDnsOptions } from './clusterDns.mjs';
+export { DefaultFixtureOptions, fixtureManifests } from './fixtures.mjs';
+export type { FixtureOptions } from './fixtures.mjs';
 export { MissingSystemPackagesError } from './debianPackages.mjs';
 export {
   KUBERNETES_PROGRAMS,

@@ -9,6 +9,7 @@ export {
   stopControlPlane,
 } from './controlPlane.mjs';
 export { DefaultClusterDnsOptions, startClusterDns } from './clusterDns.mjs';
+export { DefaultFixtureOptions, fixtureManifests } from './fixtures.mjs';
 export { MissingSystemPackagesError } from './debianPackages.mjs';
 export {
   KUBERNETES_PROGRAMS,
