@@ -434,7 +434,7 @@ export class ShardWorker {
         sid,
         g: guildId,
         ts: receivedAt,
-        r: this.mayRepeat(shardId, sid, payload.s),
+        r: this.mayRepeat(state, sid, payload.s),
       },
       JSON.stringify(payload.d),
     );
@@ -446,14 +446,14 @@ export class ShardWorker {
    * process has passed already is a replay whatever the connection's state (the library resumes
    * on its own, for instance after an invalid session that may be resumed).
    */
-  private mayRepeat(shardId: number, sid: string, seq: number): boolean {
-    const highest = this.highestSeq.get(shardId);
-    if (highest === undefined) this.highestSeq.set(shardId, { sid, seq });
+  private mayRepeat(state: ShardState, sid: string, seq: number): boolean {
+    const highest = this.highestSeq.get(state.id);
+    if (highest === undefined) this.highestSeq.set(state.id, { sid, seq });
     else if (highest.sid !== sid || seq > highest.seq) {
       highest.sid = sid;
       highest.seq = seq;
     } else return true;
-    return this.board.state(shardId).status !== 'ready';
+    return state.status !== 'ready';
   }
 
   private onReady(data: GatewayReadyDispatchData, shardId: number): void {

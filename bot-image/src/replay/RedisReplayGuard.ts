@@ -235,9 +235,11 @@ export class RedisReplayGuard implements IReplayGuard {
   private masks(entries: readonly GuardedEntry[]): { buckets: Bucket[]; masks: (number | Buffer)[] } {
     const call = ++this.calls;
     const buckets: Bucket[] = [];
-    for (const entry of entries) {
-      const bucket = this.bucketOfEntry(entry);
-      const bit = entry.seq % SEEN_BUCKET_BITS;
+    const bucketOf = new Uint16Array(entries.length);
+    const bitOf = new Uint16Array(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const bucket = this.bucketOfEntry(entries[i] as GuardedEntry);
+      const bit = (entries[i] as GuardedEntry).seq % SEEN_BUCKET_BITS;
       if (bucket.call !== call) {
         bucket.call = call;
         bucket.index = buckets.length;
@@ -246,6 +248,8 @@ export class RedisReplayGuard implements IReplayGuard {
         buckets.push(bucket);
       } else if (bit < bucket.low) bucket.low = bit;
       else if (bit > bucket.high) bucket.high = bit;
+      bucketOf[i] = bucket.index;
+      bitOf[i] = bit;
     }
     const masks = new Array<number | Buffer>(2 * buckets.length);
     for (let k = 0; k < buckets.length; k++) {
@@ -253,11 +257,11 @@ export class RedisReplayGuard implements IReplayGuard {
       masks[2 * k] = bucket.low >>> 3;
       masks[2 * k + 1] = Buffer.alloc((bucket.high >>> 3) - (bucket.low >>> 3) + 1);
     }
-    for (const entry of entries) {
-      const bucket = this.bucketOfEntry(entry);
-      const bit = entry.seq % SEEN_BUCKET_BITS;
-      const mask = masks[2 * bucket.index + 1] as Buffer;
-      const at = (bit >>> 3) - (masks[2 * bucket.index] as number);
+    for (let i = 0; i < entries.length; i++) {
+      const k = bucketOf[i] as number;
+      const bit = bitOf[i] as number;
+      const mask = masks[2 * k + 1] as Buffer;
+      const at = (bit >>> 3) - (masks[2 * k] as number);
       mask[at] = (mask[at] as number) | (0x80 >>> (bit & 7));
     }
     return { buckets, masks };
