@@ -2,14 +2,13 @@ import { fileURLToPath } from 'node:url';
 import { type BotConfig, encodeEventEntry, type EventEntry, redisKeys } from '@shardfleet/protocol';
 import { freePort, ProgramProcess, waitUntil } from '@shardfleet/testing';
 import { Redis } from 'ioredis';
+// The shard worker's own test harness starts it the way every test needs.
+import { WorkerProcess } from '../../../shard-image/src/__tests__/workerHarness.js';
 import { pino } from 'pino';
 import { type Bot, type BotOptions, createBot } from '../index.js';
 
 export const BOT_BIN = fileURLToPath(new URL('../../bin/shardfleet-bot.js', import.meta.url));
 export const SLOW_BOT = fileURLToPath(new URL('./fixtures/slowBot.mjs', import.meta.url));
-export const SHARD_BIN = fileURLToPath(
-  new URL('../../../shard-image/bin/shardfleet-shard.js', import.meta.url),
-);
 export const PROXY_BIN = fileURLToPath(
   new URL('../../../rest-proxy/bin/shardfleet-rest-proxy.js', import.meta.url),
 );
@@ -112,38 +111,22 @@ export async function waitDrained(redis: Redis, bot: string, timeoutMs = 20_000)
   );
 }
 
-/** A real `shardfleet-shard` process serving all of `shardCount` shards. */
+/** A real `shardfleet-shard` process serving all of `shardCount` shards, once it is ready. */
 export async function startShardWorker(options: {
   bot: string;
   redisUrl: string;
   simulatorUrl: string;
   shardCount: number;
 }): Promise<ProgramProcess> {
-  const port = await freePort();
-  const worker = new ProgramProcess(process.execPath, [SHARD_BIN], {
-    env: {
-      PATH: process.env.PATH,
-      SHARDFLEET_BOT: options.bot,
-      DISCORD_TOKEN: 'simulator-token',
-      DISCORD_API_URL: `${options.simulatorUrl}/api`,
-      SHARD_COUNT: String(options.shardCount),
-      SHARDS_PER_POD: String(options.shardCount),
-      WORKER_ID: '0',
-      INTENTS: 'Guilds,GuildMessages,MessageContent,GuildMembers,GuildVoiceStates',
-      REDIS_URL: options.redisUrl,
-      PORT: String(port),
-      IDENTIFY_INTERVAL_MS: '100',
-      LOG_LEVEL: 'info',
-    },
+  const worker = await WorkerProcess.start({
+    ...options,
+    workerId: 0,
+    shardsPerPod: options.shardCount,
+    identifyIntervalMs: 100,
+    env: { INTENTS: 'Guilds,GuildMessages,MessageContent,GuildMembers,GuildVoiceStates' },
   });
-  await waitUntil(
-    async () => {
-      if (worker.exit) throw new Error(`shard worker exited:\n${worker.output}`);
-      return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200;
-    },
-    { timeoutMs: 60_000, intervalMs: 100, description: 'shard worker ready' },
-  );
-  return worker;
+  await worker.waitReady();
+  return worker.process;
 }
 
 /** A real `shardfleet-rest-proxy` process in front of the simulator; resolves with its URL. */

@@ -59,11 +59,18 @@ export class WorkerProcess {
   }
 
   public async waitReady(timeoutMs = 60_000): Promise<void> {
-    await waitUntil(() => this.isReady(), {
-      timeoutMs,
-      intervalMs: 100,
-      description: `worker on ${this.port} ready`,
-    });
+    await waitUntil(
+      () => {
+        // A worker that exited never gets ready: the timeout names its output as the cause.
+        if (this.process.exit) throw new Error(`shard worker exited:\n${this.process.output}`);
+        return this.isReady();
+      },
+      {
+        timeoutMs,
+        intervalMs: 100,
+        description: `worker on ${this.port} ready`,
+      },
+    );
   }
 
   /** A metric's value (sum of the series matching `labels`), 0 when absent. */
