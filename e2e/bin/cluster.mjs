@@ -4,13 +4,17 @@
 // `export KUBECONFIG=<path>` as the last line of stdout, so `eval "$(npm run -s cluster:up -- ...)"` works.
 import { parseArgs } from 'node:util';
 import { ensureKubernetesBinaries } from '../cluster/kubernetesBinaries.mjs';
-import { controlPlaneStatus, startControlPlane, stopControlPlane } from '../cluster/controlPlane.mjs';
+import { controlPlaneStatus, startControlPlane } from '../cluster/controlPlane.mjs';
+import { startLocalCluster, stopLocalCluster } from '../cluster/node.mjs';
 import { defaultClusterDir } from '../cluster/paths.mjs';
 
 const USAGE = `Usage:
-  cluster.mjs up --control-plane-only [--provider local] [--dir DIR]
-      Start etcd, kube-apiserver and kube-controller-manager on 127.0.0.1 (building the
+  cluster.mjs up [--provider local] [--dir DIR]
+      Start a single-node cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+      containerd, kubelet, kube-proxy and the cluster DNS on a private bridge (as root; builds the
       Kubernetes binaries first if the cache lacks them). Prints export KUBECONFIG=... last.
+  cluster.mjs up --control-plane-only [--dir DIR]
+      Only etcd, kube-apiserver and kube-controller-manager on 127.0.0.1 (no root needed).
   cluster.mjs down [--dir DIR]      Stop everything \`up\` started and remove its state.
   cluster.mjs status [--dir DIR]    Say whether the cluster runs.
   cluster.mjs build                 Build and cache the Kubernetes binaries only.
@@ -57,28 +61,27 @@ async function up() {
   if (values.provider === 'kind') {
     fail('--provider kind is not implemented yet (it needs a Docker engine); use --provider local', 2);
   }
-  if (!values['control-plane-only']) {
-    fail(
-      'the local node (kubelet, containerd, kube-proxy, cluster DNS) is not implemented yet; ' +
-        'run `npm run cluster:up -- --control-plane-only` for etcd, kube-apiserver and kube-controller-manager',
-      2,
-    );
-  }
   const status = await controlPlaneStatus(dir);
   if (status.state === 'running') {
     log(`already running in ${dir} (${status.server}); \`npm run cluster:down\` stops it`);
     console.log(`export KUBECONFIG=${status.kubeconfigPath}`);
     return;
   }
+  if (status.state === 'broken') {
+    log(`cleaning up the broken cluster in ${dir} (${status.dead?.join(', ') || 'not ready'} stopped)`);
+    await stopLocalCluster(dir, { log });
+  }
   const started = Date.now();
   // Persistent: the programs outlive this command. Keep the directory on failure for its logs.
-  const controlPlane = await startControlPlane({ dir, persistent: true, keepDirOnStop: true, log });
-  log(`control plane up in ${((Date.now() - started) / 1000).toFixed(1)} s; state and logs in ${dir}`);
-  console.log(`export KUBECONFIG=${controlPlane.kubeconfigPath}`);
+  const { kubeconfigPath } = values['control-plane-only']
+    ? await startControlPlane({ dir, persistent: true, keepDirOnStop: true, log })
+    : await startLocalCluster({ dir, log });
+  log(`cluster up in ${((Date.now() - started) / 1000).toFixed(1)} s; state and logs in ${dir}`);
+  console.log(`export KUBECONFIG=${kubeconfigPath}`);
 }
 
 async function down() {
-  const stopped = await stopControlPlane(dir);
+  const stopped = await stopLocalCluster(dir, { log });
   log(
     stopped.length > 0
       ? `stopped ${stopped.join(', ')}; removed ${dir}`

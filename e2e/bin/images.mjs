@@ -11,6 +11,8 @@ import { buildImages, selectProvider } from '../images/buildImages.mjs';
 import { startContainerd } from '../images/containerd.mjs';
 import { IMAGE_DEFINITIONS, selectDefinitions } from '../images/imageDefinitions.mjs';
 import { loadImages } from '../images/loadImages.mjs';
+import { readControlPlaneState } from '../cluster/controlPlaneState.mjs';
+import { defaultClusterDir } from '../cluster/paths.mjs';
 
 const USAGE = `Usage:
   images.mjs build [--force] [IMAGE...]
@@ -19,8 +21,8 @@ const USAGE = `Usage:
       rebuilds them all (the local base images are kept).
   images.mjs load [--address SOCKET] [IMAGE...]
       Import the built images (default all) into the containerd listening on SOCKET, namespace
-      k8s.io. Without --address: into a private containerd started for this and removed again, to
-      check that they import (the local node, which will own a containerd, does not exist yet).
+      k8s.io. Without --address: into the node of the cluster \`cluster:up\` started, else into a
+      private containerd started for this and removed again (to check that they import).
 
 The provider is $SHARDFLEET_PROVIDER: local (buildah, no Docker; the default when no Docker engine
 answers) or kind (docker build + kind load docker-image). Local images live in
@@ -65,8 +67,11 @@ async function build() {
 
 async function load() {
   selectDefinitions(names); // an unknown image name fails before containerd starts
-  if (values.address) {
-    for (const name of await loadImages({ address: values.address, names, log })) console.log(name);
+  const address =
+    values.address ?? (await readControlPlaneState(defaultClusterDir()))?.node?.containerdAddress;
+  if (address) {
+    log(`importing into the containerd at ${address}`);
+    for (const name of await loadImages({ address, names, log })) console.log(name);
     return;
   }
   const containerd = await startContainerd({

@@ -22,6 +22,23 @@ export interface OptionalControlPlaneOptions {
    */
   serviceClusterIpRange?: string;
   /**
+   * The API server's bind and advertise address (the `kubernetes` Service's endpoint). The local
+   * node passes its bridge address, so pods reach the API server.
+   * @defaultValue `'127.0.0.1'`
+   */
+  bindAddress?: string;
+  /**
+   * Also run kube-scheduler (a node needs it; without one pods stay Pending).
+   * @defaultValue `false`
+   */
+  scheduler?: boolean;
+  /**
+   * Further users, each with its own token and a kubeconfig written to `<dir>/<kubeconfig>` once
+   * the API server is ready (the kubelet's `system:node:<name>` in `system:nodes`, kube-proxy's).
+   * @defaultValue `[]`
+   */
+  users?: readonly ControlPlaneUser[];
+  /**
    * How long each program may take to become ready.
    * @defaultValue `180_000`
    */
@@ -39,13 +56,26 @@ export interface OptionalControlPlaneOptions {
   keepDirOnStop?: boolean;
 }
 
+export interface ControlPlaneUser {
+  user: string;
+  groups?: readonly string[];
+  /** File name in the control plane's directory. */
+  kubeconfig: string;
+}
+
 export type ControlPlaneOptions = OptionalControlPlaneOptions;
 
 export declare const DefaultControlPlaneOptions: Readonly<
   Required<
     Pick<
       OptionalControlPlaneOptions,
-      'serviceClusterIpRange' | 'readyTimeoutMs' | 'persistent' | 'keepDirOnStop'
+      | 'serviceClusterIpRange'
+      | 'bindAddress'
+      | 'scheduler'
+      | 'users'
+      | 'readyTimeoutMs'
+      | 'persistent'
+      | 'keepDirOnStop'
     >
   >
 >;
@@ -54,13 +84,13 @@ export interface ControlPlane {
   dir: string;
   /** A kubeconfig for the `admin` user (group system:masters), with the API server's CA. */
   kubeconfigPath: string;
-  /** `https://127.0.0.1:<port>` */
+  /** `https://<bindAddress>:<port>` */
   server: string;
   /** The admin bearer token. Never log it. */
   token: string;
   /** PEM of the API server's self-signed certificate chain (its CA verifies the server). */
   caCertificate: string;
-  pids: Record<'etcd' | 'kube-apiserver' | 'kube-controller-manager', number>;
+  pids: Record<'etcd' | 'kube-apiserver' | 'kube-controller-manager', number> & { 'kube-scheduler'?: number };
   /** Stops every process (newest first) and removes `dir` unless `keepDirOnStop`. Idempotent. */
   stop(): Promise<void>;
 }

@@ -24,6 +24,9 @@ const RUNTIME_REQUIREMENTS = [{ program: ETCD, debianPackage: 'etcd-server' }];
 
 export const DefaultControlPlaneOptions = Object.freeze({
   serviceClusterIpRange: '10.96.0.0/16',
+  bindAddress: '127.0.0.1',
+  scheduler: false,
+  users: [],
   readyTimeoutMs: 180_000,
   persistent: false,
   keepDirOnStop: false,
@@ -200,7 +203,7 @@ export async function controlPlaneStatus(dir) {
 }
 
 /** The arguments of each program, from the chosen ports and files. */
-function componentArgs({ files, ports, serviceClusterIpRange }) {
+function componentArgs({ files, ports, serviceClusterIpRange, bindAddress }) {
   return {
     etcd: [
       '--name=shardfleet',
@@ -214,7 +217,9 @@ function componentArgs({ files, ports, serviceClusterIpRange }) {
     ],
     'kube-apiserver': [
       `--etcd-servers=http://127.0.0.1:${ports.etcdClient}`,
-      '--bind-address=127.0.0.1',
+      `--bind-address=${bindAddress}`,
+      // The address the `kubernetes` Service's endpoint names: pods reach the API server there.
+      `--advertise-address=${bindAddress}`,
       `--secure-port=${ports.apiserver}`,
       // 1.20 still serves plain HTTP on 8080 by default: off, so control planes can run side by side.
       '--insecure-port=0',
@@ -245,6 +250,16 @@ function componentArgs({ files, ports, serviceClusterIpRange }) {
       '--port=0',
       '--profiling=false',
     ],
+    'kube-scheduler': [
+      `--kubeconfig=${files.schedulerKubeconfig}`,
+      `--authentication-kubeconfig=${files.schedulerKubeconfig}`,
+      `--authorization-kubeconfig=${files.schedulerKubeconfig}`,
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+      `--secure-port=${ports.scheduler}`,
+      '--port=0',
+      '--profiling=false',
+    ],
   };
 }
 
@@ -255,6 +270,7 @@ async function startOnce({ dir, binaries, options, log, state }) {
     etcdPeer: await freePort(),
     apiserver: await freePort(),
     controllerManager: await freePort(),
+    scheduler: await freePort(),
   };
   const files = {
     etcdData: join(dir, 'etcd'),
@@ -265,20 +281,40 @@ async function startOnce({ dir, binaries, options, log, state }) {
     serviceAccountPublicKey: join(dir, 'pki', 'service-account.pub'),
     apiserverCertificate: join(dir, 'pki', 'apiserver.crt'),
     controllerManagerKubeconfig: join(dir, 'controller-manager.kubeconfig'),
+    schedulerKubeconfig: join(dir, 'scheduler.kubeconfig'),
     kubeconfig: join(dir, 'kubeconfig'),
   };
-  const server = `https://127.0.0.1:${ports.apiserver}`;
+  const server = `https://${options.bindAddress}:${ports.apiserver}`;
   // A fresh cluster each time: etcd data of an earlier one would hold tokens signed by other keys.
   await rm(files.etcdData, { recursive: true, force: true });
-  const args = componentArgs({ files, ports, serviceClusterIpRange: options.serviceClusterIpRange });
+  const args = componentArgs({
+    files,
+    ports,
+    serviceClusterIpRange: options.serviceClusterIpRange,
+    bindAddress: options.bindAddress,
+  });
   const adminToken = randomBytes(32).toString('hex');
-  const controllerManagerToken = randomBytes(32).toString('hex');
+  // Each program and node user its own token (and kubeconfig), as kubeadm gives each its own certificate.
+  const users = [
+    { user: 'system:kube-controller-manager', kubeconfig: files.controllerManagerKubeconfig },
+    ...(options.scheduler ? [{ user: 'system:kube-scheduler', kubeconfig: files.schedulerKubeconfig }] : []),
+    ...options.users.map(({ user, groups = [], kubeconfig: name }) => ({
+      user,
+      groups,
+      kubeconfig: join(dir, name),
+    })),
+  ].map((entry) => ({ ...entry, token: randomBytes(32).toString('hex') }));
   await mkdir(files.pki, { recursive: true, mode: 0o700 });
   await mkdir(files.logs, { recursive: true });
   await writeFile(
     files.tokens,
     `${adminToken},admin,admin,system:masters\n` +
-      `${controllerManagerToken},system:kube-controller-manager,system:kube-controller-manager\n`,
+      users
+        .map(
+          ({ token, user, groups = [] }) =>
+            `${token},${user},${user}${groups.length ? `,"${groups.join(',')}"` : ''}\n`,
+        )
+        .join(''),
     { mode: 0o600 },
   );
   const { privateKey, publicKey } = generateKeyPairSync('rsa', {
@@ -343,11 +379,9 @@ async function startOnce({ dir, binaries, options, log, state }) {
   await writeFile(files.kubeconfig, kubeconfig({ server, caPem, user: 'admin', token: adminToken }), {
     mode: 0o600,
   });
-  await writeFile(
-    files.controllerManagerKubeconfig,
-    kubeconfig({ server, caPem, user: 'system:kube-controller-manager', token: controllerManagerToken }),
-    { mode: 0o600 },
-  );
+  for (const { user, token, kubeconfig: path } of users) {
+    await writeFile(path, kubeconfig({ server, caPem, user, token }), { mode: 0o600 });
+  }
 
   log('starting kube-controller-manager');
   const controllerManager = await start('kube-controller-manager', binaries['kube-controller-manager']);
@@ -370,7 +404,17 @@ async function startOnce({ dir, binaries, options, log, state }) {
     },
     { timeoutMs: options.readyTimeoutMs, what: 'the token controller signed the default service account' },
   );
-  return { server, ports, files, caPem, adminToken, components: [etcd, apiserver, controllerManager] };
+  if (options.scheduler) {
+    log('starting kube-scheduler');
+    const scheduler = await start('kube-scheduler', binaries['kube-scheduler']);
+    await waitForComponent(
+      scheduler,
+      async () =>
+        (await get(`https://127.0.0.1:${ports.scheduler}/healthz`, { insecure: true }))?.status === 200,
+      { timeoutMs: options.readyTimeoutMs, what: 'healthy (/healthz)' },
+    );
+  }
+  return { server, ports, files, caPem, adminToken };
 }
 
 /**

@@ -1,3 +1,5 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+
 export interface FixtureOptions {
   /** The end-to-end test's namespace. */
   namespace: string;
@@ -11,3 +13,50 @@ export declare const DefaultFixtureOptions: Readonly<Required<Omit<FixtureOption
 
 /** Deployments and Services of Redis and the simulator, as Kubernetes objects. */
 export declare function fixtureManifests(options: FixtureOptions): Record<string, unknown>[];
+
+/** The token the simulator accepts (`--token`): a test value, not a secret. */
+export declare const SIMULATOR_TOKEN: string;
+/** The simulator's one port (REST under `/api/v10`, gateway at `/`, control API under `/_sim`). */
+export declare const SIMULATOR_PORT: number;
+/** The namespace `operator/deploy/` installs the operator in: `shardfleet-system`. */
+export declare const OPERATOR_NAMESPACE: string;
+/** `shardfleet.dev/v1alpha1`. */
+export declare const DISCORD_BOT_API_VERSION: string;
+
+/** `http://simulator.<namespace>.svc.cluster.local:8787`: the simulator as pods reach it. */
+export declare function simulatorServiceUrl(namespace: string): string;
+
+export interface OperatorManifestOptions {
+  /** Operator replicas (one leads, the others stand by). @defaultValue `1` */
+  replicas?: number;
+  /** @defaultValue `'localhost/shardfleet/operator:e2e'` */
+  operatorImage?: string;
+  /** The operator's `SHARD_IMAGE`. @defaultValue `'localhost/shardfleet/shard:e2e'` */
+  shardImage?: string;
+  /** The operator's `REST_PROXY_IMAGE`. @defaultValue `'localhost/shardfleet/rest-proxy:e2e'` */
+  restProxyImage?: string;
+  /** The operator's `LOG_LEVEL`. @defaultValue `'info'` */
+  logLevel?: string;
+}
+
+/**
+ * `operator/deploy/`'s objects in kustomization order (Namespace, CRD, RBAC, Deployment) as
+ * client-node models, with the e2e images; apply them with `KubernetesObjectApi`.
+ */
+export declare function operatorManifests(options?: OperatorManifestOptions): KubernetesObject[];
+
+export interface BotManifestOptions {
+  /** The end-to-end test's namespace (where Redis and the simulator run). */
+  namespace: string;
+  /** The DiscordBot's name. @defaultValue `'fleet'` */
+  name?: string;
+  /** `spec.sharding.shardsPerPod`. @defaultValue `2` */
+  shardsPerPod?: number;
+  /** `spec.bot.replicas`. @defaultValue `2` */
+  botReplicas?: number;
+  /** `spec.restProxy.replicas`. @defaultValue `1` */
+  restProxyReplicas?: number;
+}
+
+/** The bot's token Secret (`<name>-token`) and its DiscordBot (`shards: auto`, the e2e bot image). */
+export declare function botManifests(options: BotManifestOptions): Record<string, unknown>[];

@@ -14,8 +14,18 @@ export type {
 } from './controlPlane.mjs';
 export { DefaultClusterDnsOptions, startClusterDns } from './clusterDns.mjs';
 export type { ClusterDns, ClusterDnsOptions } from './clusterDns.mjs';
-export { DefaultFixtureOptions, fixtureManifests } from './fixtures.mjs';
-export type { FixtureOptions } from './fixtures.mjs';
+export {
+  DISCORD_BOT_API_VERSION,
+  DefaultFixtureOptions,
+  OPERATOR_NAMESPACE,
+  SIMULATOR_PORT,
+  SIMULATOR_TOKEN,
+  botManifests,
+  fixtureManifests,
+  operatorManifests,
+  simulatorServiceUrl,
+} from './fixtures.mjs';
+export type { BotManifestOptions, FixtureOptions, OperatorManifestOptions } from './fixtures.mjs';
 export { MissingSystemPackagesError } from './debianPackages.mjs';
 export {
   KUBERNETES_PROGRAMS,

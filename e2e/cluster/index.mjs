@@ -9,7 +9,17 @@ export {
   stopControlPlane,
 } from './controlPlane.mjs';
 export { DefaultClusterDnsOptions, startClusterDns } from './clusterDns.mjs';
-export { DefaultFixtureOptions, fixtureManifests } from './fixtures.mjs';
+export {
+  DISCORD_BOT_API_VERSION,
+  DefaultFixtureOptions,
+  OPERATOR_NAMESPACE,
+  SIMULATOR_PORT,
+  SIMULATOR_TOKEN,
+  botManifests,
+  fixtureManifests,
+  operatorManifests,
+  simulatorServiceUrl,
+} from './fixtures.mjs';
 export { MissingSystemPackagesError } from './debianPackages.mjs';
 export {
   KUBERNETES_PROGRAMS,

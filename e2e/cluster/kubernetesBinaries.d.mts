@@ -46,3 +46,9 @@ export declare class KubernetesBuildError extends Error {
 export declare function ensureKubernetesBinaries(
   options?: EnsureKubernetesBinariesOptions,
 ): Promise<KubernetesBinaries>;
+
+/**
+ * The statically linked pause program of the pod sandboxes, compiled with gcc from the same source
+ * package's `build/pause/linux/pause.c` and cached; resolves with its path.
+ */
+export declare function ensurePauseBinary(options?: EnsureKubernetesBinariesOptions): Promise<string>;

@@ -293,3 +293,57 @@ export async function ensureKubernetesBinaries({ cacheDir = cacheRoot(), log = s
   }
   return result();
 }
+
+/**
+ * The pause program every pod's sandbox runs (the CRI `sandbox_image`): `build/pause/linux/pause.c`
+ * of the same source package, compiled statically with gcc, so the image needs nothing else. Cached
+ * beside the binaries as `<cache>/kubernetes-<version>/pause/pause`; only the one file is unpacked.
+ *
+ * @param {import('./kubernetesBinaries.mjs').EnsureKubernetesBinariesOptions} [options]
+ * @returns {Promise<string>} the path of the pause executable
+ */
+export async function ensurePauseBinary({ cacheDir = cacheRoot(), log = stderrProgressLog } = {}) {
+  const version = KUBERNETES_VERSION;
+  const versionDir = join(cacheDir, `kubernetes-${version}`);
+  const pauseDir = join(versionDir, 'pause');
+  const executable = join(pauseDir, 'pause');
+  if (existsSync(executable)) return executable;
+  await mkdir(versionDir, { recursive: true });
+  await withLock(`${pauseDir}.lock`, log, async () => {
+    if (existsSync(executable)) return;
+    await ensureDebianPackages(
+      [
+        { program: 'gcc', debianPackage: 'gcc' },
+        { program: '/usr/lib/x86_64-linux-gnu/libc.a', debianPackage: 'libc6-dev' },
+        { program: 'xz', debianPackage: 'xz-utils' },
+      ],
+      { log },
+    );
+    const workDir = join(versionDir, `pause-build-${process.pid}`);
+    await rm(workDir, { recursive: true, force: true });
+    try {
+      const tarball = await downloadSource(join(workDir, 'download'), version, log);
+      await runCommand('tar', ['-xf', tarball, '-C', workDir, '--wildcards', '*/build/pause/linux/pause.c']);
+      const sourceDir = (await readdir(workDir)).find((name) => name.startsWith('kubernetes-'));
+      if (!sourceDir) throw new Error(`${tarball} holds no build/pause/linux/pause.c`);
+      const staged = join(workDir, 'pause');
+      await runCommand('gcc', [
+        '-Os',
+        '-Wall',
+        '-Werror',
+        '-static',
+        `-DVERSION=v${version}-shardfleet`,
+        '-o',
+        staged,
+        join(workDir, sourceDir, 'build/pause/linux/pause.c'),
+      ]);
+      await runCommand('strip', [staged]);
+      await mkdir(pauseDir, { recursive: true });
+      await rename(staged, executable);
+      log(`built the pause program: ${executable}`);
+    } finally {
+      await rm(workDir, { recursive: true, force: true });
+    }
+  });
+  return executable;
+}

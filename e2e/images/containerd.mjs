@@ -2,7 +2,7 @@
 // never meets a system containerd. Configured as ../../shared/docs/local-kubernetes.md found works
 // here: the native snapshotter (overlay cannot be mounted), Debian's CNI plugins, and runc behind a
 // wrapper that clamps a negative oom_score_adj (this machine refuses it: no CAP_SYS_RESOURCE).
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCommand, tailLines } from '../cluster/commands.mjs';
@@ -28,6 +28,20 @@ fi
 exec /usr/sbin/runc "$@"
 `;
 
+/** Where containerd 1.6's shims put their sockets and runc state, whatever containerd's own state directory. */
+const SHIM_RUNTIME_DIRS = [
+  '/run/containerd/runc/k8s.io',
+  '/run/containerd/runc',
+  '/run/containerd/s',
+  '/run/containerd/fifo',
+  '/run/containerd',
+];
+
+/** Removes the shims' directories under /run/containerd when they are empty (a system containerd keeps its own). */
+export async function removeEmptyRuntimeDirs() {
+  for (const path of SHIM_RUNTIME_DIRS) await rmdir(path).catch(() => {});
+}
+
 /** Replaces `pattern` (which must match) in containerd's default configuration. */
 function setting(config, pattern, replacement) {
   if (!pattern.test(config)) throw new Error(`containerd's default configuration has no ${pattern}`);
@@ -38,7 +52,7 @@ function setting(config, pattern, replacement) {
  * `containerd config default` with the root, state and socket in `dir` and the settings the local
  * node needs. `sandboxImage` is the pause image the CRI plugin gives each pod.
  */
-async function writeConfig(dir, { sandboxImage }) {
+async function writeConfig(dir, { sandboxImage, cniConfDir }) {
   let config = (await runCommand('containerd', ['config', 'default'])).stdout;
   config = setting(config, /^root = .*$/m, `root = "${join(dir, 'root')}"`);
   config = setting(config, /^state = .*$/m, `state = "${join(dir, 'state')}"`);
@@ -46,6 +60,9 @@ async function writeConfig(dir, { sandboxImage }) {
   config = setting(config, /(sandbox_image = ).*/, `$1"${sandboxImage}"`);
   config = setting(config, /(\n\s+snapshotter = )"overlayfs"/, '$1"native"');
   config = setting(config, /(\n\s+bin_dir = ).*/, '$1"/usr/lib/cni"');
+  config = setting(config, /(\n\s+conf_dir = ).*/, `$1"${cniConfDir}"`);
+  // Pod network namespaces under the state directory, not /var/run/netns: tear-down finds them there.
+  config = setting(config, /(netns_mounts_under_state_dir = )false/, '$1true');
   config = setting(config, /(runtimes\.runc\.options\]\n\s+BinaryName = ).*/, `$1"${join(dir, 'runc')}"`);
   await writeFile(join(dir, 'runc'), RUNC_WRAPPER);
   await chmod(join(dir, 'runc'), 0o755);
@@ -57,7 +74,13 @@ async function writeConfig(dir, { sandboxImage }) {
  * Resolves once it answers, with `{ address, pid, stop() }`; `stop()` ends it and, unless
  * `keepDir`, removes `dir` and so every image and container it held.
  */
-export async function startContainerd({ dir, sandboxImage = 'localhost/shardfleet/pause:e2e', log }) {
+export async function startContainerd({
+  dir,
+  sandboxImage = 'localhost/shardfleet/pause:e2e',
+  cniConfDir = join(dir, 'cni'),
+  detached = false,
+  log,
+}) {
   await ensureDebianPackages(
     [
       { program: 'containerd', debianPackage: 'containerd' },
@@ -67,7 +90,7 @@ export async function startContainerd({ dir, sandboxImage = 'localhost/shardflee
     { log },
   );
   await mkdir(dir, { recursive: true });
-  await writeConfig(dir, { sandboxImage });
+  await writeConfig(dir, { sandboxImage, cniConfDir });
   const address = join(dir, 'containerd.sock');
   const logPath = join(dir, 'containerd.log');
   const recorded = startProcess({
@@ -75,9 +98,11 @@ export async function startContainerd({ dir, sandboxImage = 'localhost/shardflee
     executable: 'containerd',
     args: ['--config', join(dir, 'config.toml')],
     logPath,
+    detached,
   });
   const stop = async ({ keepDir = false } = {}) => {
     await stopProcess(recorded);
+    await removeEmptyRuntimeDirs();
     if (!keepDir) await rm(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -86,7 +111,7 @@ export async function startContainerd({ dir, sandboxImage = 'localhost/shardflee
       () => true,
       () => false,
     );
-    if (answered) return { address, pid: recorded.pid, stop };
+    if (answered) return { address, pid: recorded.pid, executable: recorded.executable, logPath, stop };
     if (!isRunning(recorded) || Date.now() > deadline) {
       const logTail = tailLines(await readFile(logPath, 'utf8').catch(() => ''), 15);
       await stop({ keepDir: true });

@@ -149,6 +149,27 @@ export async function ensureNodeBaseImage({ cacheDir, log }) {
   });
 }
 
+/** The pod sandbox image the local node's containerd names as its CRI `sandbox_image`. */
+export const PAUSE_IMAGE = 'localhost/shardfleet/pause:e2e';
+
+/**
+ * The pod sandbox image: the statically linked pause program alone (from `ensurePauseBinary`),
+ * run as nobody, in place of registry.k8s.io/pause.
+ */
+export async function ensurePauseImage({ pauseBinary, cacheDir, log }) {
+  return ensureHostBaseImage({
+    name: PAUSE_IMAGE,
+    description: 'the pause program built from the Kubernetes source',
+    cacheDir,
+    log,
+    stage: async (rootDir) => {
+      await mkdir(rootDir, { recursive: true });
+      await cp(pauseBinary, join(rootDir, 'pause'));
+    },
+    config: ['--entrypoint', '["/pause"]', '--cmd', '', '--user', '65535:65535'],
+  });
+}
+
 /** A base image holding Debian's redis-server from this machine, in place of `redis:7-bookworm`. */
 export async function ensureRedisBaseImage({ cacheDir, log }) {
   await ensureDebianPackages([{ program: 'redis-server', debianPackage: 'redis-server' }], { log });

@@ -56,6 +56,9 @@ export interface Containerd {
   /** The socket, `<dir>/containerd.sock`. */
   address: string;
   pid: number;
+  /** As started (`containerd`), for stopping it by pid later. */
+  executable: string;
+  logPath: string;
   /** Stops containerd and, unless `keepDir`, removes its directory. */
   stop(options?: { keepDir?: boolean }): Promise<void>;
 }
@@ -64,6 +67,10 @@ export declare function startContainerd(options: {
   dir: string;
   /** @defaultValue `localhost/shardfleet/pause:e2e` */
   sandboxImage?: string;
+  /** Where the CRI plugin reads its CNI network configuration. @defaultValue `<dir>/cni` */
+  cniConfDir?: string;
+  /** Outlive this Node process (the local node of `cluster:up`). @defaultValue `false` */
+  detached?: boolean;
   log: ProgressLog;
 }): Promise<Containerd>;
 
@@ -73,6 +80,17 @@ export declare const KUBERNETES_NAMESPACE: 'k8s.io';
 export declare function loadImages(options: {
   address: string;
   names?: readonly ImageName[];
+  /** Further local images by full name, such as {@link PAUSE_IMAGE}. */
+  extraImages?: readonly string[];
   cacheDir?: string;
   log: ProgressLog;
 }): Promise<string[]>;
+
+/** The pod sandbox image of the local node. */
+export declare const PAUSE_IMAGE: 'localhost/shardfleet/pause:e2e';
+/** Makes the pause image from `pauseBinary` (see `ensurePauseBinary`) unless it exists. */
+export declare function ensurePauseImage(options: {
+  pauseBinary: string;
+  cacheDir?: string;
+  log: ProgressLog;
+}): Promise<{ name: string; made: boolean }>;

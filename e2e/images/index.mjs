@@ -3,5 +3,6 @@
 export { PROVIDERS, REPOSITORY_ROOT, buildImages, selectProvider } from './buildImages.mjs';
 export { ImageCheckError } from './checkImage.mjs';
 export { startContainerd } from './containerd.mjs';
+export { PAUSE_IMAGE, ensurePauseImage } from './hostBaseImages.mjs';
 export { IMAGE_DEFINITIONS, IMAGE_TAG, imageName } from './imageDefinitions.mjs';
 export { KUBERNETES_NAMESPACE, loadImages } from './loadImages.mjs';

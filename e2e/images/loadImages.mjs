@@ -12,13 +12,12 @@ import { imageName, selectDefinitions } from './imageDefinitions.mjs';
 export const KUBERNETES_NAMESPACE = 'k8s.io';
 
 /**
- * `<images dir>/archives/<image>.tar` of the local image `name`, written again only when the image
+ * `<images dir>/archives/<file>.tar` of the local image `name`, written again only when the image
  * changed (its id is kept beside the archive).
  */
-async function ociArchive(definition, cacheDir) {
-  const name = imageName(definition.name);
+async function ociArchive(name, file, cacheDir) {
   const archivesDir = join(imagesDir(cacheDir), 'archives');
-  const archive = join(archivesDir, `${definition.name}.tar`);
+  const archive = join(archivesDir, `${file}.tar`);
   const idFile = `${archive}.id`;
   const { FromImageID: id } = JSON.parse(await buildah(['inspect', '--type', 'image', name], { cacheDir }));
   if ((await readFile(idFile, 'utf8').catch(() => '')) === id) return archive;
@@ -32,16 +31,22 @@ async function ociArchive(definition, cacheDir) {
 }
 
 /**
- * Imports the images named in `names` (all when empty; they must have been built) into the
- * containerd at `address`. Resolves with the image names containerd then holds.
+ * Imports the images named in `names` (all when empty; they must have been built) and the local
+ * images `extraImages` (full names, such as the pause image) into the containerd at `address`.
+ * Resolves with the image names containerd then holds.
  */
-export async function loadImages({ address, names = [], cacheDir = cacheRoot(), log }) {
-  const definitions = selectDefinitions(names);
+export async function loadImages({ address, names = [], extraImages = [], cacheDir = cacheRoot(), log }) {
+  const images = [
+    ...extraImages.map((name) => ({ name, file: name.replace(/^.*\//, '').replace(/:.*$/, '') })),
+    ...selectDefinitions(names).map((definition) => ({
+      name: imageName(definition.name),
+      file: definition.name,
+    })),
+  ];
   const ctr = ['--address', address, '--namespace', KUBERNETES_NAMESPACE];
-  for (const definition of definitions) {
+  for (const { name, file } of images) {
     const started = Date.now();
-    const name = imageName(definition.name);
-    const archive = await ociArchive(definition, cacheDir).catch((error) => {
+    const archive = await ociArchive(name, file, cacheDir).catch((error) => {
       throw new Error(
         `cannot export ${name} (build it first with \`npm run images:build\`): ${error.message}`,
         { cause: error },

@@ -280,10 +280,10 @@ describe('cluster.mjs (npm run cluster:up / cluster:down)', () => {
     await rm(join(stateDir, '..'), { recursive: true, force: true });
   }, 60_000);
 
-  it('refuses to start without --control-plane-only until the local node exists', async () => {
-    const result = await runCli(['up'], env);
+  it('refuses an unknown provider, naming the ones it has', async () => {
+    const result = await runCli(['up', '--provider', 'minikube'], env);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('--control-plane-only');
+    expect(result.stderr).toContain('--provider must be one of local, kind, not "minikube"');
   });
 
   it(
