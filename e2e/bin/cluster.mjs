@@ -5,11 +5,13 @@
 import { parseArgs } from 'node:util';
 import { ensureKubernetesBinaries } from '../cluster/kubernetesBinaries.mjs';
 import { controlPlaneStatus, startControlPlane } from '../cluster/controlPlane.mjs';
+import { kindClusterDown, kindClusterUp } from '../cluster/kind.mjs';
 import { startLocalCluster, stopLocalCluster } from '../cluster/node.mjs';
+import { selectProvider } from '../images/buildImages.mjs';
 import { defaultClusterDir } from '../cluster/paths.mjs';
 
 const USAGE = `Usage:
-  cluster.mjs up [--provider local] [--dir DIR]
+  cluster.mjs up [--provider local|kind] [--dir DIR]
       Start a single-node cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
       containerd, kubelet, kube-proxy and the cluster DNS on a private bridge (as root; builds the
       Kubernetes binaries first if the cache lacks them). Prints export KUBECONFIG=... last.
@@ -37,7 +39,7 @@ try {
     allowPositionals: true,
     options: {
       'control-plane-only': { type: 'boolean', default: false },
-      provider: { type: 'string', default: 'local' },
+      provider: { type: 'string' },
       dir: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -46,6 +48,13 @@ try {
   fail(`${error.message}\n\n${USAGE}`, 2);
 }
 const { values, positionals } = parsed;
+// --provider, else $SHARDFLEET_PROVIDER, else kind when a Docker engine answers, else local.
+let provider;
+try {
+  provider = values.provider ?? selectProvider();
+} catch (error) {
+  fail(error.message, 2);
+}
 const [command] = positionals;
 const dir = values.dir ?? defaultClusterDir();
 
@@ -55,11 +64,13 @@ if (values.help || !command) {
 }
 
 async function up() {
-  if (!PROVIDERS.includes(values.provider)) {
-    fail(`--provider must be one of ${PROVIDERS.join(', ')}, not "${values.provider}"`, 2);
+  if (!PROVIDERS.includes(provider)) {
+    fail(`--provider must be one of ${PROVIDERS.join(', ')}, not "${provider}"`, 2);
   }
-  if (values.provider === 'kind') {
-    fail('--provider kind is not implemented yet (it needs a Docker engine); use --provider local', 2);
+  if (provider === 'kind') {
+    const { kubeconfigPath } = await kindClusterUp({ dir, log });
+    console.log(`export KUBECONFIG=${kubeconfigPath}`);
+    return;
   }
   const status = await controlPlaneStatus(dir);
   if (status.state === 'running') {
@@ -81,6 +92,7 @@ async function up() {
 }
 
 async function down() {
+  if (provider === 'kind') return kindClusterDown({ log });
   const stopped = await stopLocalCluster(dir, { log });
   log(
     stopped.length > 0

@@ -83,6 +83,18 @@ export async function removeClusterChains() {
   }
 }
 
+/** The cluster chains and our forward rules still in iptables, one description each. */
+export async function clusterIptablesLeftovers() {
+  const leftovers = [];
+  for (const table of TABLES) {
+    const { chains } = await clusterChains(table);
+    leftovers.push(...chains.map((chain) => `iptables chain ${chain} (${table})`));
+  }
+  const { stdout } = await iptables(['-S', 'FORWARD']);
+  if (stdout.includes(RULE_COMMENT)) leftovers.push('iptables FORWARD rules of the local node');
+  return leftovers;
+}
+
 /** Undoes {@link setUpNodeNetwork} and removes the cluster chains. Safe to call twice. */
 export async function tearDownNodeNetwork({ bridge, podCidr, serviceCidr, ipForwardBefore }) {
   await removeClusterChains();

@@ -14,7 +14,7 @@ import { readControlPlaneState, writeControlPlaneState } from './controlPlaneSta
 import { ControlPlaneStartError, startControlPlane, stopControlPlane } from './controlPlane.mjs';
 import { ensureDebianPackages } from './debianPackages.mjs';
 import { ensureKubernetesBinaries, ensurePauseBinary, stderrProgressLog } from './kubernetesBinaries.mjs';
-import { setUpNodeNetwork, tearDownNodeNetwork } from './network.mjs';
+import { clusterIptablesLeftovers, setUpNodeNetwork, tearDownNodeNetwork } from './network.mjs';
 import { isRunning, startProcess, stopProcess } from './processes.mjs';
 import { imageExists } from '../images/buildah.mjs';
 import { removeEmptyRuntimeDirs, startContainerd } from '../images/containerd.mjs';
@@ -393,10 +393,35 @@ async function evictPods(state, log) {
   log('some pods were still running after 60 s; stopping them with the node');
 }
 
+/** What of the cluster recorded in `state` still exists, described one per entry (empty: nothing). */
+async function leftoversOf(state, dir) {
+  const { network, containerdAddress } = state.node;
+  const leftovers = [];
+  for (const recorded of state.processes) {
+    if (isRunning(recorded)) leftovers.push(`process ${recorded.name} (pid ${recorded.pid})`);
+  }
+  if (containerdAddress) {
+    for (const pid of shimProcessTrees(containerdAddress)) leftovers.push(`container process ${pid}`);
+  }
+  for (const point of mountsUnder(dir)) leftovers.push(`mount ${point}`);
+  if (network) {
+    const links = await runCommand('ip', ['-o', 'link', 'show']).then(({ stdout }) => stdout);
+    if (new RegExp(`^\\d+: ${network.bridge}[:@]`, 'm').test(links))
+      leftovers.push(`bridge ${network.bridge}`);
+    const routes = await runCommand('ip', ['route', 'show', network.serviceCidr]).then(
+      ({ stdout }) => stdout,
+    );
+    if (routes.trim() !== '') leftovers.push(`route ${routes.trim()}`);
+  }
+  leftovers.push(...(await clusterIptablesLeftovers()));
+  return leftovers;
+}
+
 /**
  * Stops everything recorded in `dir` (the node, then the control plane) and removes it all:
  * processes, containers left by the shims, mounts, iptables chains, the route and the bridge, and
- * `dir` unless `keepDir`. A control-plane-only cluster is just stopped. Returns the names stopped.
+ * `dir` unless `keepDir`. A control-plane-only cluster is just stopped. Returns the names stopped;
+ * fails naming what is left when anything of the cluster still exists afterwards.
  */
 export async function stopLocalCluster(dir, { log = () => {}, keepDir = false } = {}) {
   const state = await readControlPlaneState(dir);
@@ -422,6 +447,10 @@ export async function stopLocalCluster(dir, { log = () => {}, keepDir = false } 
   }
   await removeEmptyRuntimeDirs();
   if (state.node.network) await tearDownNodeNetwork(state.node.network);
+  const leftovers = await leftoversOf(state, dir);
+  if (leftovers.length > 0) {
+    throw new Error(`cluster:down left behind:\n${leftovers.map((leftover) => `- ${leftover}`).join('\n')}`);
+  }
   if (keepDir) {
     await updateState(dir, (current) => {
       current.processes = [];
