@@ -53,7 +53,9 @@ function deploymentWithService({ namespace, name, image, args, port, readinessPa
                 image,
                 imagePullPolicy: 'Never',
                 args,
-                ports: [{ name: 'main', containerPort: port }],
+                // `protocol` spelled out: Kubernetes 1.20's server-side apply refuses a port list
+                // whose elements omit a key field of the list ("omits key field protocol").
+                ports: [{ name: 'main', containerPort: port, protocol: 'TCP' }],
                 readinessProbe: readinessPath
                   ? { httpGet: { path: readinessPath, port }, periodSeconds: 2 }
                   : { tcpSocket: { port }, periodSeconds: 2 },
@@ -70,7 +72,7 @@ function deploymentWithService({ namespace, name, image, args, port, readinessPa
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name, namespace, labels },
-      spec: { selector: labels, ports: [{ name: 'main', port, targetPort: port }] },
+      spec: { selector: labels, ports: [{ name: 'main', port, targetPort: port, protocol: 'TCP' }] },
     },
   ];
 }
