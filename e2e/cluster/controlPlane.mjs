@@ -383,14 +383,18 @@ async function startOnce({ dir, binaries, options, log, state }) {
     await writeFile(path, kubeconfig({ server, caPem, user, token }), { mode: 0o600 });
   }
 
-  log('starting kube-controller-manager');
-  const controllerManager = await start('kube-controller-manager', binaries['kube-controller-manager']);
-  await waitForComponent(
-    controllerManager,
-    async () =>
-      (await get(`https://127.0.0.1:${ports.controllerManager}/healthz`, { insecure: true }))?.status === 200,
-    { timeoutMs: options.readyTimeoutMs, what: 'healthy (/healthz)' },
-  );
+  // Both serve /healthz on their own secure port with a self-signed certificate.
+  const startHealthy = async (name, port) => {
+    log(`starting ${name}`);
+    const component = await start(name, binaries[name]);
+    await waitForComponent(
+      component,
+      async () => (await get(`https://127.0.0.1:${port}/healthz`, { insecure: true }))?.status === 200,
+      { timeoutMs: options.readyTimeoutMs, what: 'healthy (/healthz)' },
+    );
+    return component;
+  };
+  const controllerManager = await startHealthy('kube-controller-manager', ports.controllerManager);
   // The token controller has run once the default service account carries a token secret; only
   // then can the StatefulSet controller create pods.
   await waitForComponent(
@@ -404,16 +408,7 @@ async function startOnce({ dir, binaries, options, log, state }) {
     },
     { timeoutMs: options.readyTimeoutMs, what: 'the token controller signed the default service account' },
   );
-  if (options.scheduler) {
-    log('starting kube-scheduler');
-    const scheduler = await start('kube-scheduler', binaries['kube-scheduler']);
-    await waitForComponent(
-      scheduler,
-      async () =>
-        (await get(`https://127.0.0.1:${ports.scheduler}/healthz`, { insecure: true }))?.status === 200,
-      { timeoutMs: options.readyTimeoutMs, what: 'healthy (/healthz)' },
-    );
-  }
+  if (options.scheduler) await startHealthy('kube-scheduler', ports.scheduler);
   return { server, ports, files, caPem, adminToken };
 }
 

@@ -235,7 +235,16 @@ async function startNode({ dir, options, files, binaries, log, cacheDir }) {
   for (const { name } of IMAGE_DEFINITIONS) {
     if (await imageExists(imageName(name), { cacheDir })) built.push(name);
   }
-  await loadImages({ address: containerd.address, names: built, extraImages: [PAUSE_IMAGE], cacheDir, log });
+  // Imported while the other programs start: the kubelet runs no pod before the node is Ready.
+  const loading = loadImages({
+    address: containerd.address,
+    names: built,
+    extraImages: [PAUSE_IMAGE],
+    cacheDir,
+    log,
+  });
+  // Settled now too, so a failure elsewhere leaves no unhandled rejection behind.
+  loading.catch(() => {});
 
   const start = async (name, executable, args) => {
     const recorded = startProcess({
@@ -271,7 +280,7 @@ async function startNode({ dir, options, files, binaries, log, cacheDir }) {
     `--hostname-override=${options.nodeName}`,
     `--node-ip=${options.gateway}`,
   ]);
-  await waitFor(
+  const kubeletReady = waitFor(
     kubelet,
     async () => {
       const node = JSON.parse(
@@ -297,7 +306,7 @@ async function startNode({ dir, options, files, binaries, log, cacheDir }) {
     '--conntrack-tcp-timeout-established=0',
     '--conntrack-tcp-timeout-close-wait=0',
   ]);
-  await waitFor(kubeProxy, () => httpOk(`http://127.0.0.1:${proxyHealthPort}/healthz`), {
+  const kubeProxyHealthy = waitFor(kubeProxy, () => httpOk(`http://127.0.0.1:${proxyHealthPort}/healthz`), {
     what: 'healthy (/healthz)',
     timeoutMs: options.readyTimeoutMs,
   });
@@ -316,10 +325,11 @@ async function startNode({ dir, options, files, binaries, log, cacheDir }) {
     options.gateway,
     '53',
   ]);
-  await waitFor(dns, async () => /answering/.test(await readFile(dns.logPath, 'utf8')), {
+  const dnsAnswering = waitFor(dns, async () => /answering/.test(await readFile(dns.logPath, 'utf8')), {
     what: 'answering',
     timeoutMs: 30_000,
   });
+  await Promise.all([loading, kubeletReady, kubeProxyHealthy, dnsAnswering]);
 }
 
 /** Pids of containerd shims started for the containerd at `address`, with all their descendants. */
