@@ -56,6 +56,14 @@ export type RedisIdentifyThrottlerOptions = RequiredRedisIdentifyThrottlerOption
   Partial<OptionalRedisIdentifyThrottlerOptions>;
 
 const RETRY_AFTER_ERROR_MS = 1_000;
+/**
+ * Restarts the lock's lifetime when this process still holds it: `PEXPIRE` only for the holder's own
+ * grant, so a lock that expired and went to another shard is never extended.
+ */
+const RESTART_LOCK_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0`;
 const MIN_POLL_MS = 5;
 const POLL_JITTER_MS = 20;
 
@@ -67,6 +75,7 @@ const POLL_JITTER_MS = 20;
  */
 export class RedisIdentifyThrottler implements IIdentifyThrottler {
   private readonly options: RequiredRedisIdentifyThrottlerOptions & OptionalRedisIdentifyThrottlerOptions;
+  private grants = 0;
 
   public constructor(options: RedisIdentifyThrottlerOptions) {
     this.options = { ...DefaultRedisIdentifyThrottlerOptions, ...options };
@@ -97,8 +106,14 @@ export class RedisIdentifyThrottler implements IIdentifyThrottler {
         listener.onWaiting(shardId);
       }
       let waitMs = RETRY_AFTER_ERROR_MS;
+      // Each grant its own value, so only this grant's holder can restart the lock's lifetime.
+      const grant = `${this.options.holder} shard ${shardId} #${++this.grants}`;
       try {
-        if ((await redis.set(key, this.options.holder, 'PX', lockMs, 'NX')) === 'OK') {
+        const requestedAt = performance.now();
+        if (
+          (await redis.set(key, grant, 'PX', lockMs, 'NX')) === 'OK' &&
+          (await this.restartWhileLate(key, grant, lockMs, requestedAt))
+        ) {
           signal.throwIfAborted();
           budget.spend();
           listener.onGranted(shardId);
@@ -112,5 +127,21 @@ export class RedisIdentifyThrottler implements IIdentifyThrottler {
       }
       await sleep(waitMs, undefined, { signal });
     }
+  }
+
+  /**
+   * The identify leaves right after the grant, and must reach Discord no sooner than the interval
+   * after the previous one of its bucket, which the lock measures from when Redis set it. An answer
+   * that took longer than the margin (this process's event loop was busy, say) used up that much of
+   * the interval: restart the lock's lifetime until an answer comes back within the margin. False
+   * when the lock expired meanwhile and another shard may have it.
+   */
+  private async restartWhileLate(key: string, grant: string, lockMs: string, requestedAt: number) {
+    let askedAt = requestedAt;
+    while (performance.now() - askedAt > this.options.marginMs) {
+      askedAt = performance.now();
+      if ((await this.options.redis.eval(RESTART_LOCK_SCRIPT, 1, key, grant, lockMs)) !== 1) return false;
+    }
+    return true;
   }
 }

@@ -82,6 +82,29 @@ describe('gateway handshake', () => {
     expect(ready.d).toMatchObject({ shard: [1, 3], resume_gateway_url: simulator?.gatewayUrl });
   });
 
+  it("streams a shard's GUILD_CREATEs over turns of the event loop, so another shard's identify is answered meanwhile", async () => {
+    await start({ guilds: 4_000, maxConcurrency: 2 });
+    const [first, second] = [connect(), connect()];
+    await Promise.all([first, second].map((client) => client.waitFor((p) => p.op === 10)));
+    first.identify(TOKEN, { shard: [0, 2] });
+    second.identify(TOKEN, { shard: [1, 2] });
+    const [firstReady] = await Promise.all(
+      [first, second].map((client) => client.waitFor((p) => p.t === 'READY')),
+    );
+    const firstGuilds = (firstReady!.d as { guilds: unknown[] }).guilds.length;
+    expect(firstGuilds).toBeGreaterThan(1_500);
+    await waitUntil(
+      () => (first.dispatches('GUILD_CREATE').length === firstGuilds ? true : undefined),
+      20_000,
+    );
+    const ledger = await sim().ledger();
+    const secondReady = ledger.findIndex((entry) => entry.shard === 1 && entry.t === 'READY');
+    const firstLastGuild = ledger.findLastIndex((entry) => entry.shard === 0 && entry.t === 'GUILD_CREATE');
+    // Sent all at once, shard 0's GUILD_CREATEs would all precede shard 1's READY.
+    expect(secondReady).toBeGreaterThan(-1);
+    expect(secondReady).toBeLessThan(firstLastGuild);
+  });
+
   it('closes a connection that stops heartbeating with 4009 and keeps the session resumable', async () => {
     await start({ heartbeatIntervalMs: 200 });
     const client = connect();

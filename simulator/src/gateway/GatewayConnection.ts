@@ -17,6 +17,8 @@ const COMMAND_OPS = new Set<number>([
 const PAYLOAD_COMPRESSION_THRESHOLD = 1_024;
 /** Grace on top of the heartbeat interval before a silent client is considered gone (less for short intervals). */
 const HEARTBEAT_GRACE_MS = 5_000;
+/** GUILD_CREATEs sent per turn of the event loop after READY: a few milliseconds of work. */
+const GUILD_CREATES_PER_TURN = 25;
 
 interface GatewayFrame {
   op: number;
@@ -277,8 +279,27 @@ export class GatewayConnection implements ClosableConnection, FrameSink {
     this.attach(session);
     const { ready, guildCreates } = this.discord.readyDispatches(session);
     this.discord.dispatchToSession(session, 'READY', ready);
-    for (const guild of guildCreates)
-      this.discord.dispatchToSession(session, 'GUILD_CREATE', guild.data, guild.id);
+    this.dispatchGuildCreates(session, guildCreates, 0);
+  }
+
+  /**
+   * The GUILD_CREATEs after READY, a batch per turn of the event loop, as Discord streams them. One
+   * shard's flood sent at once would hold up every other connection: another shard's identify
+   * arriving meanwhile would be timed late and the next one of its bucket counted too soon. They
+   * go to the session, not the connection, so a connection lost midway resumes the rest.
+   */
+  private dispatchGuildCreates(
+    session: GatewaySession,
+    guilds: readonly { id: string; data: () => unknown }[],
+    from: number,
+  ): void {
+    if (!this.discord.isLive(session)) return;
+    const end = Math.min(from + GUILD_CREATES_PER_TURN, guilds.length);
+    for (let index = from; index < end; index++) {
+      const guild = guilds[index]!;
+      this.discord.dispatchToSession(session, 'GUILD_CREATE', guild.data(), guild.id);
+    }
+    if (end < guilds.length) setImmediate(() => this.dispatchGuildCreates(session, guilds, end));
   }
 
   private resume(d: unknown): void {

@@ -279,7 +279,8 @@ export class SimulatedDiscord {
   /** The READY payload and the GUILD_CREATE payloads that follow it, for a freshly identified session. */
   public readyDispatches(session: GatewaySession): {
     ready: unknown;
-    guildCreates: { id: string; data: unknown }[];
+    /** Built when sent: a large shard's payloads need not all exist at once. */
+    guildCreates: { id: string; data: () => unknown }[];
   } {
     const indexes = this.population.partition(session.shardCount)[session.shard] ?? [];
     const joinedAt = new Date().toISOString();
@@ -303,7 +304,7 @@ export class SimulatedDiscord {
       },
       guildCreates: indexes.map((index) => ({
         id: this.population.idAt(index),
-        data: guildCreatePayload(this.population.guild(index), session.largeThreshold, joinedAt),
+        data: () => guildCreatePayload(this.population.guild(index), session.largeThreshold, joinedAt),
       })),
     };
   }
@@ -340,6 +341,11 @@ export class SimulatedDiscord {
     this.connectionsBySession.set(session, connection);
     const stats = this.stats(session.shard);
     stats.peakConnections = Math.max(stats.peakConnections, this.connectionsOfShard(session.shard).length);
+  }
+
+  /** Whether `session` can still be dispatched to or resumed. */
+  public isLive(session: GatewaySession): boolean {
+    return this.sessions.get(session.id) === session;
   }
 
   /** Drops a session that can no longer be resumed. */
