@@ -69,3 +69,17 @@ if (process.env.npm_lifecycle_event === 'test' || process.argv.includes('--kuber
     process.exit(1);
   }
 }
+
+// The chart tests render with helm's semantics; without helm on PATH that is the local renderer
+// (e2e/helm), compiled once from Debian's Go packages (about 15 s) and cached. Built here so no test
+// hook waits for it.
+if (process.env.npm_lifecycle_event === 'test' || process.argv.includes('--helm-template')) {
+  const { ensureHelmTemplate } = await import('../e2e/helm/index.mjs');
+  try {
+    const executable = await ensureHelmTemplate({ log: (line) => console.log(`preflight: ${line}`) });
+    console.log(`preflight: local helm-template renderer at ${executable}`);
+  } catch (error) {
+    console.error(`preflight: ${error.message}`);
+    process.exit(1);
+  }
+}

@@ -1,11 +1,12 @@
 import { once } from 'node:events';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { loadConfigOrExit } from '@shardfleet/protocol';
 import { pino } from 'pino';
 import { operatorEnvSchema } from './config.js';
 import { Controller, discoverPdbApiVersion } from './controller/Controller.js';
-import { CRD_FILE, DEPLOY_CRD_FILE, renderDiscordBotCrdYaml } from './crd/discordBotCrd.js';
+import { generatedCrdFiles, renderDiscordBotCrdYaml } from './crd/discordBotCrd.js';
 import { createHealthServer } from './http/HealthServer.js';
 import { KubeClient } from './kube/KubeClient.js';
 import { LeaderElector } from './leader/LeaderElector.js';
@@ -14,30 +15,30 @@ import { version } from './version.js';
 
 const PROGRAM = 'shardfleet-operator';
 
-const CRD_FILES = [CRD_FILE, DEPLOY_CRD_FILE];
+const CRD_FILES = generatedCrdFiles().map(({ file }) => file);
 
 const USAGE = `usage: ${PROGRAM}              run the operator (configured by environment variables)
        ${PROGRAM} crd          print the DiscordBot CRD (kubectl apply -f -)
-       ${PROGRAM} crd --write  write it to ${CRD_FILES.join(' and ')} (from the repository root)
+       ${PROGRAM} crd --write  write it to ${CRD_FILES.join(', ')} (from the repository root)
        ${PROGRAM} crd --check  exit 1 if one of them is not current`;
 
 /** The `crd` command: print, write or check the generated CustomResourceDefinition. */
 async function crdCommand(flag: string | undefined): Promise<number> {
-  const yaml = renderDiscordBotCrdYaml();
   switch (flag) {
     case undefined:
-      process.stdout.write(yaml);
+      process.stdout.write(renderDiscordBotCrdYaml());
       return 0;
     case '--write':
-      for (const file of CRD_FILES) {
-        await writeFile(file, yaml);
+      for (const { file, content } of generatedCrdFiles()) {
+        await mkdir(dirname(file), { recursive: true });
+        await writeFile(file, content);
         console.log(`wrote ${file}`);
       }
       return 0;
     case '--check': {
       let current = true;
-      for (const file of CRD_FILES) {
-        if ((await readFile(file, 'utf8').catch(() => '')) === yaml) continue;
+      for (const { file, content } of generatedCrdFiles()) {
+        if ((await readFile(file, 'utf8').catch(() => '')) === content) continue;
         console.error(`${file} is not current: run \`npm run crds:generate\` and commit it`);
         current = false;
       }

@@ -5,7 +5,14 @@ export {
   type OperatorConfig,
   operatorEnvSchema,
 } from './config.js';
-export { CRD_FILE, discordBotCrd, renderDiscordBotCrdYaml } from './crd/discordBotCrd.js';
+export {
+  CHART_CRD_FILE,
+  CRD_FILE,
+  discordBotCrd,
+  generatedCrdFiles,
+  renderDiscordBotCrdChartTemplate,
+  renderDiscordBotCrdYaml,
+} from './crd/discordBotCrd.js';
 export {
   API_GROUP,
   API_VERSION,
