@@ -45,6 +45,20 @@ export interface OperatorManifestOptions {
  */
 export declare function operatorManifests(options?: OperatorManifestOptions): KubernetesObject[];
 
+export interface ChartManifestOptions {
+  /** The operator's replicas (`replicaCount`). @defaultValue `1` */
+  replicas?: number;
+}
+
+/**
+ * The objects of `charts/shardfleet` released as `shardfleet` in `shardfleet-system`, with the e2e
+ * images and every monitoring object on, as client-node models.
+ */
+export declare function chartManifests(options?: ChartManifestOptions): Promise<KubernetesObject[]>;
+
+/** Minimal ServiceMonitor, PodMonitor and PrometheusRule CRDs (monitoring.coreos.com/v1). */
+export declare function monitoringCrdManifests(): KubernetesObject[];
+
 export interface BotManifestOptions {
   /** The end-to-end test's namespace (where Redis and the simulator run). */
   namespace: string;

@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
-import { imageName } from '../images/imageDefinitions.mjs';
+import { renderChart } from '../helm/index.mjs';
+import { imageName, IMAGE_TAG } from '../images/imageDefinitions.mjs';
 
 /** The token the simulator accepts: a test value (`--token`), not a secret. */
 export const SIMULATOR_TOKEN = 'simulator-token';
@@ -168,6 +169,50 @@ export function operatorManifests(options = {}) {
     variable.value = value;
   }
   return objects;
+}
+
+const CHART_DIR = fileURLToPath(new URL('../../charts/shardfleet/', import.meta.url));
+const MONITORING_CRDS = fileURLToPath(new URL('monitoring-crds.yaml', import.meta.url));
+
+/**
+ * The chart's objects as `helm install shardfleet charts/shardfleet -n shardfleet-system` would
+ * create them (rendered by `helm template`, or the local renderer without helm), with the e2e
+ * images and every monitoring object on. Client-node models, like {@link operatorManifests}.
+ *
+ * @param {import('./fixtures.d.mts').ChartManifestOptions} [options]
+ * @returns {Promise<k8s.KubernetesObject[]>}
+ */
+export async function chartManifests(options = {}) {
+  const { replicas } = { replicas: 1, ...options };
+  const localImage = (name) => ({ repository: imageName(name).replace(/:[^:]*$/, ''), tag: IMAGE_TAG });
+  const { manifests } = await renderChart({
+    chartDir: CHART_DIR,
+    releaseName: 'shardfleet',
+    namespace: OPERATOR_NAMESPACE,
+    apiVersions: ['monitoring.coreos.com/v1'],
+    values: {
+      replicaCount: replicas,
+      image: { ...localImage('operator'), pullPolicy: 'Never' },
+      defaultImages: { shard: localImage('shard'), restProxy: localImage('rest-proxy') },
+      monitoring: {
+        serviceMonitor: { enabled: true },
+        podMonitor: { enabled: true },
+        prometheusRule: { enabled: true },
+        dashboards: { enabled: true },
+      },
+    },
+  });
+  return k8s.loadAllYaml(manifests).filter(Boolean);
+}
+
+/**
+ * Minimal CustomResourceDefinitions of the Prometheus Operator's ServiceMonitor, PodMonitor and
+ * PrometheusRule, so the chart's monitoring objects can be created where that operator is absent.
+ *
+ * @returns {k8s.KubernetesObject[]}
+ */
+export function monitoringCrdManifests() {
+  return k8s.loadAllYaml(readFileSync(MONITORING_CRDS, 'utf8')).filter(Boolean);
 }
 
 /**

@@ -21,11 +21,18 @@ export {
   SIMULATOR_PORT,
   SIMULATOR_TOKEN,
   botManifests,
+  chartManifests,
   fixtureManifests,
+  monitoringCrdManifests,
   operatorManifests,
   simulatorServiceUrl,
 } from './fixtures.mjs';
-export type { BotManifestOptions, FixtureOptions, OperatorManifestOptions } from './fixtures.mjs';
+export type {
+  BotManifestOptions,
+  ChartManifestOptions,
+  FixtureOptions,
+  OperatorManifestOptions,
+} from './fixtures.mjs';
 export { MissingSystemPackagesError } from './debianPackages.mjs';
 export {
   KUBERNETES_PROGRAMS,
@@ -40,3 +47,12 @@ export type {
   ProgressLog,
 } from './kubernetesBinaries.mjs';
 export { KUBERNETES_VERSION, cacheRoot, defaultClusterDir } from './paths.mjs';
+export { checkRules, ensurePrometheus, scrapeConfigsFor, startPrometheus } from './prometheus.mjs';
+export type {
+  Monitor,
+  PrometheusRuleState,
+  PrometheusSample,
+  PrometheusTarget,
+  RuleGroup,
+  RunningPrometheus,
+} from './prometheus.mjs';

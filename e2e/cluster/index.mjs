@@ -16,7 +16,9 @@ export {
   SIMULATOR_PORT,
   SIMULATOR_TOKEN,
   botManifests,
+  chartManifests,
   fixtureManifests,
+  monitoringCrdManifests,
   operatorManifests,
   simulatorServiceUrl,
 } from './fixtures.mjs';
@@ -28,3 +30,4 @@ export {
   stderrProgressLog,
 } from './kubernetesBinaries.mjs';
 export { KUBERNETES_VERSION, cacheRoot, defaultClusterDir } from './paths.mjs';
+export { checkRules, ensurePrometheus, scrapeConfigsFor, startPrometheus } from './prometheus.mjs';

@@ -19,6 +19,8 @@
 // runs on the host: it reaches Services by ClusterIP and pods by pod IP (there is no cluster DNS
 // here). The workspaces must be built (`npm run build`): the spec imports their dist.
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import { SEEN_BUCKET_BITS } from '@shardfleet/bot';
@@ -38,8 +40,14 @@ import {
   botManifests,
   DISCORD_BOT_API_VERSION,
   fixtureManifests,
+  chartManifests,
+  checkRules,
+  type Monitor,
+  monitoringCrdManifests,
   OPERATOR_NAMESPACE,
-  operatorManifests,
+  type RuleGroup,
+  type RunningPrometheus,
+  startPrometheus,
   SIMULATOR_PORT,
   SIMULATOR_TOKEN,
 } from '../cluster/index.mjs';
@@ -156,6 +164,8 @@ let commandChannels: { id: string; shard: number }[] = [];
 /** Every `!test-command` typed so far: each must get its answer. */
 const typedCommands: TypedCommand[] = [];
 let load: Load | undefined;
+let chartObjects: k8s.KubernetesObject[] = [];
+let prometheus: RunningPrometheus;
 const progress = { setUp: false, botCreated: false, fleetUp: false };
 
 // ---------------------------------------------------------------------------------------------
@@ -839,22 +849,15 @@ describe('shardfleet on a real Kubernetes node (issue: End to end)', () => {
         { timeoutMs: 180_000, intervalMs: 2_000 },
       );
 
-      // The operator as operator/deploy installs it (kustomization order), with the e2e images.
-      for (const object of operatorManifests()) {
+      // The operator as `helm install shardfleet charts/shardfleet -n shardfleet-system
+      // --create-namespace` installs it, with the e2e images and every monitoring object; the
+      // Prometheus Operator's CRDs as stand-ins, so its ServiceMonitor, PodMonitor and PrometheusRule
+      // are created as on a cluster that has it.
+      await core.createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } });
+      chartObjects = await chartManifests();
+      for (const object of [...monitoringCrdManifests(), ...chartObjects]) {
         await apply(object);
-        if (object.kind === 'CustomResourceDefinition') {
-          await poll(
-            'the DiscordBot CRD to be established',
-            async () => {
-              const crd = await extensions.readCustomResourceDefinition({ name: object.metadata!.name! });
-              const established = crd.status?.conditions?.find(({ type }) => type === 'Established');
-              return established?.status === 'True'
-                ? true
-                : pending(JSON.stringify(crd.status?.conditions ?? []));
-            },
-            { timeoutMs: 60_000, intervalMs: 500 },
-          );
-        }
+        if (object.kind === 'CustomResourceDefinition') await crdEstablished(object.metadata!.name!);
       }
 
       await core.createNamespace({
@@ -906,12 +909,23 @@ describe('shardfleet on a real Kubernetes node (issue: End to end)', () => {
       );
       stream = new StreamReader(redis, redisKeys(BOT_ID).events);
       log(`simulator ${simulatorUrl}, redis ${redis.options.host}:6379`);
+      // Scraping from the start: the dashboards' rates and increases then cover every step.
+      prometheus = await startPrometheus({
+        dir: join(tmpdir(), `${NAMESPACE}-prometheus`),
+        kubeconfig: path,
+        monitors: chartObjects.filter(
+          ({ kind }) => kind === 'PodMonitor' || kind === 'ServiceMonitor',
+        ) as Monitor[],
+        groups: prometheusRuleGroups(),
+      });
+      log(`prometheus ${prometheus.url}`);
       progress.setUp = true;
     });
   }, 10 * 60_000);
 
   afterAll(async () => {
     await load?.stop().catch(() => {});
+    await prometheus?.stop().catch(() => {});
     redis?.disconnect();
     if (!core) return;
     if (KEEP) {
@@ -926,10 +940,13 @@ describe('shardfleet on a real Kubernetes node (issue: End to end)', () => {
       }
     };
     await quietly(`delete namespace ${NAMESPACE}`, () => core.deleteNamespace({ name: NAMESPACE }));
-    // The operator first (it stops acting), the CRD and its namespace last.
-    for (const object of operatorManifests().reverse()) {
+    // The operator first (it stops acting), the CRDs and its namespace last.
+    for (const object of [...monitoringCrdManifests(), ...chartObjects].reverse()) {
       await quietly(`delete ${object.kind}/${object.metadata?.name}`, () => objects.delete(object));
     }
+    await quietly(`delete namespace ${OPERATOR_NAMESPACE}`, () =>
+      core.deleteNamespace({ name: OPERATOR_NAMESPACE }),
+    );
     await quietly('wait for the namespaces to go', () =>
       poll(
         `namespaces ${NAMESPACE} and ${OPERATOR_NAMESPACE} to be gone`,
@@ -1336,6 +1353,80 @@ describe('shardfleet on a real Kubernetes node (issue: End to end)', () => {
   );
 
   it(
+    "monitoring: Prometheus scrapes the fleet through the chart's monitors, every dashboard panel has data and every alert rule evaluates",
+    async (context) => {
+      context.skip(!progress.fleetUp, 'step 1 did not bring the fleet up');
+      await diagnosed('monitoring', async () => {
+        const groups = prometheusRuleGroups();
+        await checkRules(groups, { dir: join(tmpdir(), `${NAMESPACE}-rules`) });
+
+        // Every shard, proxy and bot pod through the PodMonitor, the operator through the ServiceMonitor.
+        const pods = [
+          ...(await listPods('shard')),
+          ...(await listPods('rest-proxy')),
+          ...(await listPods('bot')),
+        ].map((pod) => pod.metadata!.name!);
+        await poll(
+          `Prometheus to scrape ${pods.join(', ')} and the operator`,
+          async () => {
+            const targets = await prometheus.targets();
+            const up = targets.filter(({ health }) => health === 'up');
+            const missing = pods.filter((pod) => !up.some(({ labels }) => labels.pod === pod));
+            const operatorUp = up.some(({ labels }) => labels.job?.startsWith('serviceMonitor/'));
+            return missing.length === 0 && operatorUp
+              ? targets
+              : pending(
+                  `not scraped yet: ${[...missing, ...(operatorUp ? [] : ['operator'])].join(', ')}; targets: ` +
+                    targets
+                      .map(({ scrapeUrl, health, lastError }) => `${scrapeUrl} ${health} ${lastError}`)
+                      .join('; '),
+                );
+          },
+          { timeoutMs: 120_000, intervalMs: 2_000 },
+        );
+        // The PodMonitor's relabelling gives each series its bot, as the dashboards' variable expects.
+        expect(await prometheus.query(`shardfleet_shard_status{bot="${BOT_ID}"}`)).toHaveLength(plan.shards);
+
+        // Every panel, with the dashboard variables as Grafana would fill them for this bot.
+        const variables: Record<string, string> = {
+          bot: BOT_ID,
+          __rate_interval: '1m',
+          __interval: '15s',
+          __range: '10m',
+        };
+        const fill = (expr: string) =>
+          expr.replace(/\$\{?(\w+)\}?/g, (whole, name: string) => variables[name] ?? whole);
+        const empty: string[] = [];
+        for (const { dashboard, title, expr } of dashboardQueries()) {
+          const series = await prometheus.query(fill(expr));
+          if (series.length === 0) empty.push(`${dashboard} / ${title}: ${expr}`);
+        }
+        expect(empty, 'dashboard panels without data while the fleet runs').toEqual([]);
+
+        // Every alert rule loaded and evaluated without error.
+        const rules = await poll(
+          'Prometheus to evaluate every alert rule',
+          async () => {
+            const loaded = await prometheus.rules();
+            const count = groups.reduce((sum, group) => sum + group.rules.length, 0);
+            return loaded.length === count && loaded.every(({ health }) => health !== 'unknown')
+              ? loaded
+              : pending(`${loaded.length} of ${count} rules evaluated`);
+          },
+          { timeoutMs: 60_000, intervalMs: 2_000 },
+        );
+        expect(
+          rules.filter(({ health }) => health !== 'ok').map(({ name, lastError }) => `${name}: ${lastError}`),
+        ).toEqual([]);
+        log(
+          `monitoring: ${pods.length + 1} targets up, ${dashboardQueries().length} panel queries, ${rules.length} rules`,
+        );
+      });
+    },
+    5 * 60_000,
+  );
+
+  it(
     '5. deleting the DiscordBot removes every child',
     async (context) => {
       context.skip(!progress.botCreated, 'no DiscordBot was created');
@@ -1386,6 +1477,57 @@ describe('shardfleet on a real Kubernetes node (issue: End to end)', () => {
     5 * 60_000,
   );
 });
+
+/** Waits until the CustomResourceDefinition `name` is established (its resources are served). */
+async function crdEstablished(name: string): Promise<void> {
+  await poll(
+    `the CRD ${name} to be established`,
+    async () => {
+      const crd = await extensions.readCustomResourceDefinition({ name });
+      const established = crd.status?.conditions?.find(({ type }) => type === 'Established');
+      return established?.status === 'True' ? true : pending(JSON.stringify(crd.status?.conditions ?? []));
+    },
+    { timeoutMs: 60_000, intervalMs: 500 },
+  );
+}
+
+/** The alert rule groups of the chart's PrometheusRule. */
+function prometheusRuleGroups(): RuleGroup[] {
+  const rule = chartObjects.find(({ kind }) => kind === 'PrometheusRule') as
+    (k8s.KubernetesObject & { spec: { groups: RuleGroup[] } }) | undefined;
+  if (!rule) throw new Error('the chart rendered no PrometheusRule');
+  return rule.spec.groups;
+}
+
+interface GrafanaPanel {
+  title?: string;
+  targets?: { expr?: string }[];
+  panels?: GrafanaPanel[];
+}
+
+/** Every panel query of the chart's dashboard ConfigMaps (rows' nested panels included). */
+function dashboardQueries(): { dashboard: string; title: string; expr: string }[] {
+  const configMaps = chartObjects.filter(
+    (object) => object.kind === 'ConfigMap' && object.metadata?.labels?.grafana_dashboard !== undefined,
+  ) as (k8s.KubernetesObject & { data: Record<string, string> })[];
+  expect(configMaps.length, 'dashboard ConfigMaps').toBeGreaterThan(0);
+  const queries: { dashboard: string; title: string; expr: string }[] = [];
+  const visit = (dashboard: string, panels: GrafanaPanel[]) => {
+    for (const panel of panels) {
+      for (const { expr } of panel.targets ?? []) {
+        if (expr) queries.push({ dashboard, title: panel.title ?? '(untitled)', expr });
+      }
+      visit(dashboard, panel.panels ?? []);
+    }
+  };
+  for (const configMap of configMaps) {
+    for (const [file, json] of Object.entries(configMap.data)) {
+      const dashboard = JSON.parse(json) as { title?: string; panels?: GrafanaPanel[] };
+      visit(dashboard.title ?? file, dashboard.panels ?? []);
+    }
+  }
+  return queries;
+}
 
 /**
  * The bot's children and everything made from them in the test namespace: any object with the

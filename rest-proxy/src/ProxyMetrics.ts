@@ -10,8 +10,16 @@ const LIMITER_MODES: readonly LimiterMode[] = ['standalone', 'shared', 'fallback
  * the proxy's own 429s (`global`, `bucket`, `queue`) and Discord's (`discord_user`,
  * `discord_global`, `discord_shared`).
  */
-export type RateLimitedScope =
-  'global' | 'bucket' | 'queue' | 'discord_user' | 'discord_global' | 'discord_shared';
+export type RateLimitedScope = (typeof RATE_LIMITED_SCOPES)[number];
+const RATE_LIMITED_SCOPES = [
+  'global',
+  'bucket',
+  'queue',
+  'discord_user',
+  'discord_global',
+  'discord_shared',
+] as const;
+const UPSTREAM_ERROR_REASONS = ['timeout', 'error'] as const;
 
 /** The proxy's Prometheus metrics, in their own registry. */
 export class ProxyMetrics {
@@ -84,6 +92,9 @@ export class ProxyMetrics {
       labelNames: ['reason'],
       registers,
     });
+    // Every series from the start, at 0: a panel or alert then sees "none yet", not "no data".
+    for (const scope of RATE_LIMITED_SCOPES) this.rateLimited.inc({ scope }, 0);
+    for (const reason of UPSTREAM_ERROR_REASONS) this.upstreamErrors.inc({ reason }, 0);
   }
 
   public observe(method: string, route: string, status: number, seconds: number): void {
@@ -106,7 +117,7 @@ export class ProxyMetrics {
     this.rateLimited.inc({ scope });
   }
 
-  public upstreamError(reason: 'timeout' | 'error'): void {
+  public upstreamError(reason: (typeof UPSTREAM_ERROR_REASONS)[number]): void {
     this.upstreamErrors.inc({ reason });
   }
 

@@ -1,6 +1,10 @@
+import { GatewayCommandOp } from '@shardfleet/protocol';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Numeric values of `shardfleet_shard_status{shard}`. */
+/** The `reason` label values of `shardfleet_events_dropped_total`. */
+const DROP_REASONS = ['buffer_full', 'redis_error', 'shutdown'] as const;
+
 export const ShardStatusValue = {
   stopped: -1,
   idle: 0,
@@ -121,6 +125,12 @@ export class ShardMetrics {
       labelNames: ['op', 'result'],
       registers,
     });
+    // Every series of a known label from the start, at 0: a panel or alert then sees "none yet",
+    // not "no data". Close codes are Discord's to choose, so those series appear when they happen.
+    for (const reason of DROP_REASONS) this.eventsDropped.inc({ reason }, 0);
+    for (const op of Object.values(GatewayCommandOp))
+      this.commands.inc({ op: String(op), result: 'sent' }, 0);
+    this.commands.inc({ op: 'invalid', result: 'invalid' }, 0);
   }
 
   /** Counts one gateway dispatch; called per event. */

@@ -735,7 +735,7 @@ describe('the rendered chart on a real API server (server-side dry run)', { time
     // The Prometheus Operator's CRDs (minimal stand-ins) and the chart's own, for real: the rest needs them.
     const crds = [
       ...parseAllDocuments(
-        readFileSync(fileURLToPath(new URL('fixtures/monitoring-crds.yaml', import.meta.url)), 'utf8'),
+        readFileSync(fileURLToPath(new URL('../../cluster/monitoring-crds.yaml', import.meta.url)), 'utf8'),
       ).map((document) => document.toJS() as Obj),
       one((await render()).objects, 'CustomResourceDefinition'),
     ];
