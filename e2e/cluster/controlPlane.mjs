@@ -6,7 +6,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,7 +16,7 @@ import { readControlPlaneState, writeControlPlaneState } from './controlPlaneSta
 import { ensureDebianPackages } from './debianPackages.mjs';
 import { ensureKubernetesBinaries, stderrProgressLog } from './kubernetesBinaries.mjs';
 import { KUBERNETES_VERSION } from './paths.mjs';
-import { isRunning, killNow, startProcess, stopProcess } from './processes.mjs';
+import { freePort, isRunning, killNow, startProcess, stopProcess } from './processes.mjs';
 
 const ETCD = '/usr/bin/etcd';
 const RUNTIME_REQUIREMENTS = [{ program: ETCD, debianPackage: 'etcd-server' }];
@@ -50,18 +49,6 @@ export class ControlPlaneAlreadyRunningError extends Error {
     this.dir = dir;
     this.kubeconfigPath = kubeconfigPath;
   }
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** GET `url`; resolves with the status and body, or undefined when nothing answers. */

@@ -9,10 +9,9 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
-import { freePort } from '@shardfleet/protocol';
 import { runCommand, tailLines } from './commands.mjs';
 import { ensureDebianPackages } from './debianPackages.mjs';
-import { isRunning, startProcess, stopProcess } from './processes.mjs';
+import { freePort, isRunning, startProcess, stopProcess } from './processes.mjs';
 
 const PROMETHEUS = '/usr/bin/prometheus';
 const PROMTOOL = '/usr/bin/promtool';
