@@ -26,6 +26,8 @@ export class ProxyMetrics {
   public readonly registry: Registry;
   private readonly requests: Counter<'method' | 'route' | 'status'>;
   private readonly duration: Histogram<'route'>;
+  private readonly queueWait: Histogram<'route'>;
+  private readonly queueWaitByRoute = new Map<string, ReturnType<ProxyMetrics['queueWait']['labels']>>();
   private readonly rateLimited: Counter<'scope'>;
   private readonly limiterMode: Gauge<'mode'>;
   private readonly upstreamErrors: Counter<'reason'>;
@@ -56,6 +58,13 @@ export class ProxyMetrics {
       help: 'Time from a request’s arrival to its answer’s headers, waiting for rate limits included.',
       labelNames: ['route'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.queueWait = new Histogram({
+      name: 'shardfleet_rest_queue_wait_seconds',
+      help: 'Time a request waited for its rate-limit slot (global and its bucket) before it was sent.',
+      labelNames: ['route'],
+      buckets: [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
     this.rateLimited = new Counter({
@@ -111,6 +120,16 @@ export class ProxyMetrics {
     }
     children.requests.inc();
     children.duration.observe(seconds);
+  }
+
+  /** A request got its rate-limit slot after `seconds` in the queue. */
+  public observeQueueWait(route: string, seconds: number): void {
+    let child = this.queueWaitByRoute.get(route);
+    if (child === undefined) {
+      child = this.queueWait.labels({ route: this.routeLabel(route) });
+      if (this.queueWaitByRoute.size < MAX_ROUTE_LABELS) this.queueWaitByRoute.set(route, child);
+    }
+    child.observe(seconds);
   }
 
   public rateLimitedBy(scope: RateLimitedScope): void {

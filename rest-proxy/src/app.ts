@@ -322,10 +322,12 @@ export async function buildApp(
     };
     let ticket: Ticket;
     try {
+      const queuedAt = performance.now();
       ticket = await rateLimiter.acquire(
         { routeId: route.routeId, majorParameter: route.majorParameter, global: !route.exemptFromGlobal },
         watchClient,
       );
+      metrics.observeQueueWait(route.template, (performance.now() - queuedAt) / 1_000);
     } catch (error) {
       if (error instanceof ProxyRateLimitError) {
         metrics.rateLimitedBy(error.scope);

@@ -16,4 +16,15 @@ describe('ProxyMetrics', () => {
       'shardfleet_rest_ratelimited_total{scope="discord_user"} 1',
     );
   });
+
+  it('records the wait for a rate-limit slot by route template', async () => {
+    const metrics = new ProxyMetrics({ invalidRequests: async () => 0, waiting: () => 0 });
+    metrics.observeQueueWait('/channels/:id/messages', 0.3);
+    metrics.observeQueueWait('/channels/:id/messages', 0.002);
+    const lines = (await metrics.registry.metrics()).split('\n');
+    expect(lines).toContain('shardfleet_rest_queue_wait_seconds_count{route="/channels/:id/messages"} 2');
+    expect(lines).toContain(
+      'shardfleet_rest_queue_wait_seconds_bucket{le="0.005",route="/channels/:id/messages"} 1',
+    );
+  });
 });
