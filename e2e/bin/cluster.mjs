@@ -2,7 +2,7 @@
 // `npm run cluster:up -- --control-plane-only` / `npm run cluster:down`: a local Kubernetes cluster
 // for development and the integration tests. Progress goes to stderr; `up` prints
 // `export KUBECONFIG=<path>` as the last line of stdout, so `eval "$(npm run -s cluster:up -- ...)"` works.
-import { parseArgs } from 'node:util';
+import { commandLine } from './commandLine.mjs';
 import { ensureKubernetesBinaries } from '../cluster/kubernetesBinaries.mjs';
 import { controlPlaneStatus, startControlPlane } from '../cluster/controlPlane.mjs';
 import { kindClusterDown, kindClusterUp } from '../cluster/kind.mjs';
@@ -26,28 +26,15 @@ $SHARDFLEET_CACHE_DIR (default ~/.cache/shardfleet).`;
 
 const PROVIDERS = ['local', 'kind'];
 
-const log = (line) => console.error(`cluster: ${line}`);
-
-function fail(message, exitCode = 1) {
-  console.error(`cluster: ${message}`);
-  process.exit(exitCode);
-}
-
-let parsed;
-try {
-  parsed = parseArgs({
-    allowPositionals: true,
-    options: {
-      'control-plane-only': { type: 'boolean', default: false },
-      provider: { type: 'string' },
-      dir: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-} catch (error) {
-  fail(`${error.message}\n\n${USAGE}`, 2);
-}
-const { values, positionals } = parsed;
+const { values, positionals, log, fail } = commandLine({
+  name: 'cluster',
+  usage: USAGE,
+  options: {
+    'control-plane-only': { type: 'boolean', default: false },
+    provider: { type: 'string' },
+    dir: { type: 'string' },
+  },
+});
 // --provider, else $SHARDFLEET_PROVIDER, else kind when a Docker engine answers, else local.
 let provider;
 try {
@@ -57,11 +44,6 @@ try {
 }
 const [command] = positionals;
 const dir = values.dir ?? defaultClusterDir();
-
-if (values.help || !command) {
-  console.log(USAGE);
-  process.exit(values.help ? 0 : 2);
-}
 
 async function up() {
   if (!PROVIDERS.includes(provider)) {

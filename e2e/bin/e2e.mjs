@@ -5,7 +5,7 @@
 // started it (`--keep` leaves it running for a look around).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { commandLine } from './commandLine.mjs';
 import { controlPlaneStatus } from '../cluster/controlPlane.mjs';
 import { startLocalCluster, stopLocalCluster } from '../cluster/node.mjs';
 import { defaultClusterDir } from '../cluster/paths.mjs';
@@ -19,26 +19,14 @@ const USAGE = `Usage: e2e.mjs [--keep] [-- VITEST_ARGS...]
   Docker engine answers), loads the images and runs the end-to-end spec (e2e/spec). A cluster this
   command started is stopped afterwards unless --keep.`;
 
-const log = (line) => console.error(`e2e: ${line}`);
 const seconds = (since) => `${((Date.now() - since) / 1000).toFixed(1)} s`;
 
-let parsed;
-try {
-  parsed = parseArgs({
-    allowPositionals: true,
-    options: {
-      keep: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-} catch (error) {
-  console.error(`e2e: ${error.message}\n\n${USAGE}`);
-  process.exit(2);
-}
-if (parsed.values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+const { values, positionals, log } = commandLine({
+  name: 'e2e',
+  usage: USAGE,
+  options: { keep: { type: 'boolean', default: false } },
+  requireCommand: false,
+});
 
 function runVitest(kubeconfig, extraArgs) {
   return new Promise((resolve) => {
@@ -88,11 +76,11 @@ try {
     }
   }
   log(`cluster ready in ${seconds(started)}; running the spec`);
-  exitCode = await runVitest(kubeconfig, parsed.positionals);
+  exitCode = await runVitest(kubeconfig, positionals);
 } catch (error) {
   log(error.stack ?? error.message);
 } finally {
-  if (startedCluster && !parsed.values.keep) {
+  if (startedCluster && !values.keep) {
     log('stopping the cluster');
     await (provider === 'kind' ? kindClusterDown({ log }) : stopLocalCluster(dir, { log })).catch((error) =>
       log(`cluster:down failed: ${error.message}`),

@@ -6,13 +6,13 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { buildImages, selectProvider } from '../images/buildImages.mjs';
 import { startContainerd } from '../images/containerd.mjs';
 import { IMAGE_DEFINITIONS, selectDefinitions } from '../images/imageDefinitions.mjs';
 import { loadImages } from '../images/loadImages.mjs';
 import { readControlPlaneState } from '../cluster/controlPlaneState.mjs';
 import { defaultClusterDir } from '../cluster/paths.mjs';
+import { commandLine } from './commandLine.mjs';
 
 const USAGE = `Usage:
   images.mjs build [--force] [IMAGE...]
@@ -28,33 +28,15 @@ The provider is $SHARDFLEET_PROVIDER: local (buildah, no Docker; the default whe
 answers) or kind (docker build + kind load docker-image). Local images live in
 $SHARDFLEET_CACHE_DIR/images (default ~/.cache/shardfleet/images).`;
 
-const log = (line) => console.error(`images: ${line}`);
-
-function fail(message, exitCode = 1) {
-  console.error(`images: ${message}`);
-  process.exit(exitCode);
-}
-
-let parsed;
-try {
-  parsed = parseArgs({
-    allowPositionals: true,
-    options: {
-      force: { type: 'boolean', default: false },
-      address: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-} catch (error) {
-  fail(`${error.message}\n\n${USAGE}`, 2);
-}
-const { values, positionals } = parsed;
+const { values, positionals, log, fail } = commandLine({
+  name: 'images',
+  usage: USAGE,
+  options: {
+    force: { type: 'boolean', default: false },
+    address: { type: 'string' },
+  },
+});
 const [command, ...names] = positionals;
-
-if (values.help || !command) {
-  console.log(USAGE);
-  process.exit(values.help ? 0 : 2);
-}
 
 async function build() {
   const started = Date.now();
