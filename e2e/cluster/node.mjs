@@ -106,18 +106,15 @@ function kubeletConfiguration({ gateway, podCidr, resolvConf, staticPodDir }) {
   };
 }
 
-/** Appends `recorded` to the state file's processes (stopped newest first by `cluster:down`). */
-async function recordProcess(dir, recorded) {
-  const state = await readControlPlaneState(dir);
-  state.processes.push(recorded);
-  await writeControlPlaneState(dir, state);
-}
-
+/** Reads the state file, applies `change` to it and writes it back. */
 async function updateState(dir, change) {
   const state = await readControlPlaneState(dir);
   change(state);
   await writeControlPlaneState(dir, state);
 }
+
+/** Appends `recorded` to the state file's processes (stopped newest first by `cluster:down`). */
+const recordProcess = (dir, recorded) => updateState(dir, (state) => state.processes.push(recorded));
 
 /** Waits for `check()`, failing early (with the log's end) when `recorded` exits. */
 async function waitFor(recorded, check, { what, timeoutMs }) {
