@@ -11,8 +11,8 @@ import { operatorEnvSchema } from '../../../operator/src/config.js';
 import { CHART_CRD_FILE, CRD_FILE, generatedCrdFiles } from '../../../operator/src/crd/discordBotCrd.js';
 import { validateSpec } from '../../../operator/src/crd/discordBotSchema.js';
 import { desiredChildren } from '../../../operator/src/reconcile/desiredChildren.js';
-import { type ControlPlane, ensureKubernetesBinaries, startControlPlane } from '../../cluster/index.mjs';
 import { ChartRenderError, lintChart, renderChart } from '../../helm/index.mjs';
+import { type ApiServer, startApiServer } from './apiServer.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const chartDir = join(repoRoot, 'charts/shardfleet');
@@ -715,23 +715,13 @@ describe('every metric the dashboards and alerts use is registered in the source
 });
 
 describe('the rendered chart on a real API server (server-side dry run)', { timeout: 120_000 }, () => {
-  let controlPlane: ControlPlane;
-  let objects: k8s.KubernetesObjectApi;
-  let extensions: k8s.ApiextensionsV1Api;
-  const FIELD_MANAGER = 'shardfleet-chart-test';
-  const apply = (object: k8s.KubernetesObject, dryRun?: 'All') =>
-    objects.patch(object, undefined, dryRun, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
+  let server: ApiServer;
+  const apply = (object: k8s.KubernetesObject, dryRun?: 'All') => server.apply(object, dryRun);
 
   beforeAll(async () => {
-    await ensureKubernetesBinaries({ log: (line) => process.stderr.write(`e2e: ${line}\n`) });
-    controlPlane = await startControlPlane();
-    const kubeConfig = new k8s.KubeConfig();
-    kubeConfig.loadFromFile(controlPlane.kubeconfigPath);
-    objects = k8s.KubernetesObjectApi.makeApiClient(kubeConfig);
-    extensions = kubeConfig.makeApiClient(k8s.ApiextensionsV1Api);
-    const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+    server = await startApiServer('shardfleet-chart-test');
     for (const name of [NAMESPACE, 'bots-a', 'bots-b'])
-      await core.createNamespace({ body: { metadata: { name } } });
+      await server.core.createNamespace({ body: { metadata: { name } } });
     // The Prometheus Operator's CRDs (minimal stand-ins) and the chart's own, for real: the rest needs them.
     const crds = [
       ...parseAllDocuments(
@@ -740,23 +730,11 @@ describe('the rendered chart on a real API server (server-side dry run)', { time
       one((await render()).objects, 'CustomResourceDefinition'),
     ];
     for (const crd of crds) await apply(crd);
-    // expect.poll works only inside a test.
-    for (const crd of crds) {
-      const name = crd.metadata!.name!;
-      const deadline = Date.now() + 30_000;
-      const established = async () =>
-        (await extensions.readCustomResourceDefinition({ name })).status?.conditions?.some(
-          ({ type, status }) => type === 'Established' && status === 'True',
-        );
-      while (!(await established())) {
-        if (Date.now() > deadline) throw new Error(`CRD ${name} not established after 30 s`);
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    }
+    for (const crd of crds) await server.crdEstablished(crd.metadata!.name!);
   }, 30 * 60_000);
 
   afterAll(async () => {
-    await controlPlane?.stop();
+    await server?.controlPlane.stop();
   }, 60_000);
 
   it.each(['values.yaml', ...ciValuesFiles])('accepts every object rendered from %s', async (file) => {

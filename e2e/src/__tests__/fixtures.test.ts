@@ -1,16 +1,14 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   botManifests,
-  type ControlPlane,
   DISCORD_BOT_API_VERSION,
-  ensureKubernetesBinaries,
   fixtureManifests,
   OPERATOR_NAMESPACE,
   operatorManifests,
   SIMULATOR_TOKEN,
-  startControlPlane,
 } from '../../cluster/index.mjs';
+import { type ApiServer, startApiServer } from './apiServer.js';
 
 const NAMESPACE = 'e2e-fixtures';
 const FIELD_MANAGER = 'shardfleet-e2e';
@@ -28,28 +26,16 @@ describe(
   'the end-to-end fixtures (server-side dry run on a real control plane)',
   { timeout: 120_000 },
   () => {
-    let controlPlane: ControlPlane;
-    let objects: k8s.KubernetesObjectApi;
-    let extensions: k8s.ApiextensionsV1Api;
-
-    /** A server-side apply as the end-to-end spec makes it; `dryRun` 'All' persists nothing. */
-    const apply = <T extends k8s.KubernetesObject>(object: T, dryRun?: 'All') =>
-      objects.patch(object, undefined, dryRun, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
+    let server: ApiServer;
+    const apply: ApiServer['apply'] = (object, dryRun) => server.apply(object, dryRun);
 
     beforeAll(async () => {
-      await ensureKubernetesBinaries({ log: (line) => process.stderr.write(`e2e: ${line}\n`) });
-      controlPlane = await startControlPlane();
-      const kubeConfig = new k8s.KubeConfig();
-      kubeConfig.loadFromFile(controlPlane.kubeconfigPath);
-      objects = k8s.KubernetesObjectApi.makeApiClient(kubeConfig);
-      extensions = kubeConfig.makeApiClient(k8s.ApiextensionsV1Api);
-      await kubeConfig
-        .makeApiClient(k8s.CoreV1Api)
-        .createNamespace({ body: { metadata: { name: NAMESPACE } } });
+      server = await startApiServer(FIELD_MANAGER);
+      await server.core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
     }, 30 * 60_000);
 
     afterAll(async () => {
-      await controlPlane?.stop();
+      await server?.controlPlane.stop();
     }, 60_000);
 
     it('are accepted by the API server as they are, pulling nothing, as restricted non-root pods', async () => {
@@ -83,7 +69,7 @@ describe(
       const [redis] = fixtureManifests({ namespace: NAMESPACE }) as k8s.V1Deployment[];
       const broken = structuredClone(redis!);
       broken.spec!.template.spec!.containers[0]!.ports = [{ containerPort: 70_000 }];
-      await expect(objects.create(broken, undefined, 'All')).rejects.toThrow(/containerPort/);
+      await expect(server.objects.create(broken, undefined, 'All')).rejects.toThrow(/containerPort/);
     });
 
     it("with the operator of operator/deploy on the e2e images and the CRD installed, the operator and the spec's Secret and DiscordBot are accepted", async () => {
@@ -102,17 +88,11 @@ describe(
       const [namespace, crd, ...rest] = manifests;
       await apply(namespace!);
       await apply(crd!);
-      await expect
-        .poll(
-          async () =>
-            (
-              await extensions.readCustomResourceDefinition({ name: 'discordbots.shardfleet.dev' })
-            ).status?.conditions?.find(({ type }) => type === 'Established')?.status,
-          { timeout: 30_000, interval: 200 },
-        )
-        .toBe('True');
+      await server.crdEstablished('discordbots.shardfleet.dev');
       // The schema arrived whole: the x-kubernetes-* fields survived the client's serializer.
-      const stored = await extensions.readCustomResourceDefinition({ name: 'discordbots.shardfleet.dev' });
+      const stored = await server.extensions.readCustomResourceDefinition({
+        name: 'discordbots.shardfleet.dev',
+      });
       const specSchema = stored.spec.versions[0]!.schema!.openAPIV3Schema!.properties!.spec!;
       expect(specSchema.properties!.sharding!.properties!.shards!.x_kubernetes_int_or_string).toBe(true);
       expect(specSchema.properties!.shard!.properties!.resources!.x_kubernetes_preserve_unknown_fields).toBe(
