@@ -61,12 +61,25 @@ describe('gateway commands through a real shard worker', { timeout: 90_000 }, ()
     ).rejects.toBeInstanceOf(GuildMembersRateLimitedError);
   });
 
-  it('requestGuildMembers rejects when no answer comes in time', async () => {
+  it('requestGuildMembers rejects when no answer comes in time; the request itself still reaches the shard', async () => {
     const [guildId] = await simulator.control.guilds({ limit: 1 });
-    // A query is answered at once by the simulator; a tiny timeout cannot be met.
-    await expect(
-      asking.gateway.requestGuildMembers(guildId!, { query: 'zzzz-nobody', timeoutMs: 1 }),
-    ).rejects.toThrow(/timed out/);
+    // A stopped shard worker reads no command, so no chunk can come back before the timeout.
+    worker.child.kill('SIGSTOP');
+    try {
+      await expect(
+        asking.gateway.requestGuildMembers(guildId!, { query: 'zzzz-nobody', timeoutMs: 500 }),
+      ).rejects.toThrow(/timed out with 0 of unknown chunks/);
+    } finally {
+      worker.child.kill('SIGCONT');
+    }
+    const late = await waitUntil(
+      async () =>
+        (await simulator.control.commands({ op: 8 })).find(
+          (command) => (command.d as { query?: string }).query === 'zzzz-nobody',
+        ),
+      { timeoutMs: 15_000, description: 'the late member request at the simulator' },
+    );
+    expect(late).toMatchObject({ shard: shardForGuild(guildId!, SHARDS) });
   });
 
   it('setPresence reaches every shard; updateVoiceState reaches the shard of the guild', async () => {
