@@ -1,10 +1,11 @@
 import { GatewayCommandOp } from '@shardfleet/protocol';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
-/** Numeric values of `shardfleet_shard_status{shard}`. */
 /** The `reason` label values of `shardfleet_events_dropped_total`. */
 const DROP_REASONS = ['buffer_full', 'redis_error', 'shutdown'] as const;
+export type EventDropReason = (typeof DROP_REASONS)[number];
 
+/** Numeric values of `shardfleet_shard_status{shard}`. */
 export const ShardStatusValue = {
   stopped: -1,
   idle: 0,
@@ -25,7 +26,7 @@ export class ShardMetrics {
   private publishedCount = 0;
   public readonly shardStatus: Gauge<'shard'>;
   public readonly shardLatency: Gauge<'shard'>;
-  public readonly eventsDropped: Counter<'reason'>;
+  private readonly eventsDropped: Counter<'reason'>;
   public readonly identifies: Counter<'result'>;
   public readonly resumes: Counter;
   public readonly shardCloses: Counter<'code'>;
@@ -141,6 +142,11 @@ export class ShardMetrics {
       this.eventCounts.set(shard, events);
     }
     events.set(event, (events.get(event) ?? 0) + 1);
+  }
+
+  /** Counts `count` events lost for `reason`. */
+  public countDropped(reason: EventDropReason, count = 1): void {
+    this.eventsDropped.inc({ reason }, count);
   }
 
   /** Counts events written to the stream. */

@@ -275,7 +275,7 @@ export class ShardWorker {
     }
     await this.publisher.flush(left());
     if (this.publisher.buffered > 0) {
-      this.metrics.eventsDropped.inc({ reason: 'shutdown' }, this.publisher.buffered);
+      this.metrics.countDropped('shutdown', this.publisher.buffered);
       this.logger.error(
         { lost: this.publisher.buffered },
         'Redis unreachable at shutdown: buffered events are not in the stream; the stored seq is older, so the next resume replays them while the session lives',

@@ -154,7 +154,7 @@ export class RedisEventPublisher implements IEventPublisher {
   public publish(meta: EventEntryMeta, dJson: string): void {
     const progress = this.observe(meta.s, meta.sid, meta.seq);
     if (this.buffered >= this.options.bufferLimit) {
-      this.options.metrics.eventsDropped.inc({ reason: 'buffer_full' });
+      this.options.metrics.countDropped('buffer_full');
       if (progress.pending === 0) this.options.onConfirmed(meta.s, meta.sid, meta.seq);
       return;
     }
@@ -263,7 +263,7 @@ export class RedisEventPublisher implements IEventPublisher {
       }
       if (error) {
         // Redis answered and refused this entry: retrying would fail the same way.
-        this.options.metrics.eventsDropped.inc({ reason: 'redis_error' });
+        this.options.metrics.countDropped('redis_error');
       } else {
         written++;
       }
