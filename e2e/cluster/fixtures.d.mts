@@ -1,4 +1,4 @@
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { ApiextensionsV1Api, KubernetesObject } from '@kubernetes/client-node';
 
 export interface FixtureOptions {
   /** The end-to-end test's namespace. */
@@ -22,6 +22,16 @@ export declare const SIMULATOR_PORT: number;
 export declare const OPERATOR_NAMESPACE: string;
 /** `shardfleet.dev/v1alpha1`. */
 export declare const DISCORD_BOT_API_VERSION: string;
+
+/**
+ * Waits until the CustomResourceDefinition `name` is established (its resources are served);
+ * rejects after `timeoutMs` with the conditions last seen.
+ */
+export declare function waitForCrdEstablished(
+  extensions: ApiextensionsV1Api,
+  name: string,
+  options?: { timeoutMs?: number },
+): Promise<void>;
 
 /** `http://simulator.<namespace>.svc.cluster.local:8787`: the simulator as pods reach it. */
 export declare function simulatorServiceUrl(namespace: string): string;

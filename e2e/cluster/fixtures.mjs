@@ -19,6 +19,25 @@ export const OPERATOR_NAMESPACE = 'shardfleet-system';
 /** `apiVersion` of the DiscordBot resource. */
 export const DISCORD_BOT_API_VERSION = 'shardfleet.dev/v1alpha1';
 
+/**
+ * Waits until the CustomResourceDefinition `name` is established (its resources are served);
+ * rejects after `timeoutMs` with the conditions last seen.
+ */
+export async function waitForCrdEstablished(extensions, name, { timeoutMs = 60_000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { status } = await extensions.readCustomResourceDefinition({ name });
+    const conditions = status?.conditions ?? [];
+    if (conditions.some(({ type, status: value }) => type === 'Established' && value === 'True')) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `the CRD ${name} is not established after ${timeoutMs} ms: ${JSON.stringify(conditions)}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 export const DefaultFixtureOptions = Object.freeze({
   guilds: 3_000,
   maxConcurrency: 2,

@@ -26,6 +26,7 @@ export {
   monitoringCrdManifests,
   operatorManifests,
   simulatorServiceUrl,
+  waitForCrdEstablished,
 } from './fixtures.mjs';
 export type {
   BotManifestOptions,

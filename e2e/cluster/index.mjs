@@ -21,6 +21,7 @@ export {
   monitoringCrdManifests,
   operatorManifests,
   simulatorServiceUrl,
+  waitForCrdEstablished,
 } from './fixtures.mjs';
 export { MissingSystemPackagesError } from './debianPackages.mjs';
 export {

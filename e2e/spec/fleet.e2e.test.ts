@@ -50,6 +50,7 @@ import {
   startPrometheus,
   SIMULATOR_PORT,
   SIMULATOR_TOKEN,
+  waitForCrdEstablished,
 } from '../cluster/index.mjs';
 
 // ---------------------------------------------------------------------------------------------
@@ -857,7 +858,8 @@ describe('shardfleet on a real Kubernetes node (issue: End to end)', () => {
       chartObjects = await chartManifests();
       for (const object of [...monitoringCrdManifests(), ...chartObjects]) {
         await apply(object);
-        if (object.kind === 'CustomResourceDefinition') await crdEstablished(object.metadata!.name!);
+        if (object.kind === 'CustomResourceDefinition')
+          await waitForCrdEstablished(extensions, object.metadata!.name!);
       }
 
       await core.createNamespace({
@@ -1477,19 +1479,6 @@ describe('shardfleet on a real Kubernetes node (issue: End to end)', () => {
     5 * 60_000,
   );
 });
-
-/** Waits until the CustomResourceDefinition `name` is established (its resources are served). */
-async function crdEstablished(name: string): Promise<void> {
-  await poll(
-    `the CRD ${name} to be established`,
-    async () => {
-      const crd = await extensions.readCustomResourceDefinition({ name });
-      const established = crd.status?.conditions?.find(({ type }) => type === 'Established');
-      return established?.status === 'True' ? true : pending(JSON.stringify(crd.status?.conditions ?? []));
-    },
-    { timeoutMs: 60_000, intervalMs: 500 },
-  );
-}
 
 /** The alert rule groups of the chart's PrometheusRule. */
 function prometheusRuleGroups(): RuleGroup[] {

@@ -1,5 +1,10 @@
 import * as k8s from '@kubernetes/client-node';
-import { type ControlPlane, ensureKubernetesBinaries, startControlPlane } from '../../cluster/index.mjs';
+import {
+  type ControlPlane,
+  ensureKubernetesBinaries,
+  startControlPlane,
+  waitForCrdEstablished,
+} from '../../cluster/index.mjs';
 
 /** A private control plane with the clients the e2e dry-run tests use. */
 export interface ApiServer {
@@ -28,16 +33,6 @@ export async function startApiServer(fieldManager: string): Promise<ApiServer> {
     objects,
     apply: (object, dryRun) =>
       objects.patch(object, undefined, dryRun, fieldManager, true, k8s.PatchStrategy.ServerSideApply),
-    async crdEstablished(name) {
-      const deadline = Date.now() + 30_000;
-      const established = async () =>
-        (await extensions.readCustomResourceDefinition({ name })).status?.conditions?.some(
-          ({ type, status }) => type === 'Established' && status === 'True',
-        );
-      while (!(await established())) {
-        if (Date.now() > deadline) throw new Error(`CRD ${name} not established after 30 s`);
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    },
+    crdEstablished: (name) => waitForCrdEstablished(extensions, name, { timeoutMs: 30_000 }),
   };
 }
