@@ -63,10 +63,10 @@ try {
     log(`images ready in ${seconds(started)}`);
     started = Date.now();
     const status = await controlPlaneStatus(dir);
-    if (status.state === 'running' && (await readControlPlaneState(dir))?.node) {
+    const node = status.state === 'running' ? (await readControlPlaneState(dir))?.node : undefined;
+    if (node) {
       log(`using the running cluster in ${dir}`);
       kubeconfig = status.kubeconfigPath;
-      const { node } = await readControlPlaneState(dir);
       await loadImages({ address: node.containerdAddress, log });
     } else {
       if (status.state !== 'stopped') await stopLocalCluster(dir, { log });
