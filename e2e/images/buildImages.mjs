@@ -74,6 +74,17 @@ async function inspectImage(name, cacheDir) {
   }
 }
 
+/** Removes every other tag of `name`'s repository; one an image still stands on stays. */
+async function removeOtherTags(name, cacheDir) {
+  const repository = name.slice(0, name.lastIndexOf(':'));
+  const tagged = await buildah(['images', '--format', '{{.Name}}:{{.Tag}}'], { cacheDir });
+  for (const other of tagged.split('\n')) {
+    if (other.startsWith(`${repository}:`) && other !== name) {
+      await buildah(['rmi', other], { cacheDir }).catch(() => {});
+    }
+  }
+}
+
 /** `buildah bud` of one image, its output in `<images dir>/logs/<name>.log`. */
 async function buildahBuild({ definition, baseImage, inputs, cacheDir, logsDir }) {
   const logPath = join(logsDir, `${definition.name}.log`);
@@ -144,8 +155,10 @@ async function buildLocal({ definitions, force, cacheDir, log }) {
     log(`built and checked ${name} in ${seconds(started)} (${(sizeBytes / 1e6).toFixed(0)} MB)`);
     results.push({ name, built: true, seconds: (Date.now() - started) / 1000, sizeBytes });
   }
-  // A rebuilt image leaves its predecessor untagged: drop those so the cache does not grow.
+  // A rebuilt image leaves its predecessor untagged: drop those so the cache does not grow. Then the
+  // base images an older version made, now that nothing built here stands on them.
   await buildah(['rmi', '--prune'], { cacheDir });
+  for (const { name } of Object.values(bases)) await removeOtherTags(name, cacheDir);
   return results;
 }
 

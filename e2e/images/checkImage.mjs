@@ -1,9 +1,11 @@
 // Checks a built image before anything deploys it: it runs as a non-root user, its program starts
-// (the smoke test of its definition), and it holds no secrets, .env files or tests.
+// (the smoke test of its definition), a Node image runs the Node.js its Dockerfile names, and it
+// holds no secrets, .env files or tests.
 import { spawn } from 'node:child_process';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { buildah, storageOptions } from './buildah.mjs';
+import { IMAGE_NODE } from './hostBaseImages.mjs';
 
 const SMOKE_TIMEOUT_MS = 30_000;
 
@@ -115,6 +117,12 @@ export async function checkImage({ definition, name, cacheDir }) {
         `\`${command.join(' ')}\` ended (${signal ?? `exit code ${code}`}) without printing ` +
           `${definition.smoke.expectOutput}:\n${output.trim().split('\n').slice(-15).join('\n')}`,
       );
+    }
+    if (definition.base === 'node') {
+      const { output: nodeVersion } = await runInContainer(container, ['node', '--version'], { cacheDir });
+      if (nodeVersion.trim() !== `v${IMAGE_NODE.version}`) {
+        findings.push(`it runs node ${nodeVersion.trim()}, not the Dockerfiles' ${IMAGE_NODE.version}`);
+      }
     }
     const rootDir = (await buildah(['mount', container], { cacheDir })).trim();
     try {

@@ -1,16 +1,42 @@
-// Base images made from this machine's own programs, because no image can be pulled here: `buildah
-// from scratch` plus the host's executables and the shared libraries `ldd` lists. Each is tagged
-// with the versions it was made from, so it is made once and reused until the host's Node, npm or
-// Redis changes (or HOST_BASE_REVISION is bumped).
+// Base images made without a registry, because no image can be pulled here: `buildah from scratch`
+// plus executables (this machine's, or Node.js from the npm registry) and the shared libraries `ldd`
+// lists. Each is tagged with the versions it was made from, so it is made once and reused until a
+// version changes (or HOST_BASE_REVISION is bumped).
 import { execFileSync } from 'node:child_process';
-import { chmod, cp, lstat, mkdir, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import {
+  access,
+  chmod,
+  cp,
+  lstat,
+  mkdir,
+  readFile,
+  readlink,
+  realpath,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { onPath, runCommand } from '../cluster/commands.mjs';
 import { ensureDebianPackages } from '../cluster/debianPackages.mjs';
 import { buildah, imageExists, imagesDir } from './buildah.mjs';
 
 /** Bumped whenever a base image's contents change, so older ones are made again. */
-const HOST_BASE_REVISION = 1;
+const HOST_BASE_REVISION = 2;
+
+/**
+ * The Node.js of the images, the `node:22` the Dockerfiles name: the official build, which the npm
+ * registry carries as `node-linux-<arch>`. Pinned with its integrity, so a changed package is refused.
+ */
+export const IMAGE_NODE = Object.freeze({
+  version: '22.23.5',
+  integrity: {
+    x64: 'sha512-3jhC+wcoWxKZxcRqF2sUSl0c9HEXFnur/nuIPx6O6CWKV0jOUWQm7Htw5SuXqqlMCEhi0cJqybFPEb5hhcBiMw==',
+    arm64: 'sha512-e1LOUGKVruPGuLVutn8+Cgm5pI1APm4Kvh+zbb/qe/ZpD9s+TQby5iUgZOWmPpbSKpj0Td8DP1N0NEnXasHizg==',
+  },
+});
 
 const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 const NPM_DIR = '/usr/lib/node_modules/npm';
@@ -62,16 +88,25 @@ async function copyIntoRoot(rootDir, path) {
 
 /**
  * Fills `rootDir` with `programs` (names on PATH or paths), their libraries and loader, the
+ * `placed` executables (`{ source, target }`: copied to `target`, with their libraries), the
  * directory trees `trees`, the merged-/usr links, /etc/passwd and /etc/group, /tmp and /root.
  */
-async function stageRootFileSystem(rootDir, { programs, trees = [] }) {
+async function stageRootFileSystem(rootDir, { programs, placed = [], trees = [] }) {
   const paths = new Set();
-  for (const program of programs) {
-    const executable = whichProgram(program);
-    for (const path of await withLinkTargets(executable)) paths.add(path);
+  const addLibraries = async (executable) => {
     for (const library of await sharedLibraries(await realpath(executable))) {
       for (const path of await withLinkTargets(library)) paths.add(path);
     }
+  };
+  for (const program of programs) {
+    const executable = whichProgram(program);
+    for (const path of await withLinkTargets(executable)) paths.add(path);
+    await addLibraries(executable);
+  }
+  for (const { source, target } of placed) {
+    await addLibraries(source);
+    await mkdir(dirname(join(rootDir, target)), { recursive: true });
+    await cp(source, join(rootDir, target));
   }
   for (const link of MERGED_USR_LINKS) {
     if ((await lstat(link).catch(() => undefined))?.isSymbolicLink()) paths.add(link);
@@ -120,23 +155,83 @@ async function ensureHostBaseImage({ name, description, stage, config, cacheDir,
 
 const PATH_ENV = 'PATH=/usr/local/bin:/usr/bin:/bin';
 
+/** `sha512-<base64>` of `file`, the form of npm's `dist.integrity`. */
+async function integrityOf(file) {
+  return `sha512-${createHash('sha512')
+    .update(await readFile(file))
+    .digest('base64')}`;
+}
+
 /**
- * A Node base image from the host's node and npm (with a shell and the few tools RUN steps use), in
- * place of `node:22-slim`. It trusts this machine's CA bundle, without which npm inside a RUN step
- * fails with SELF_SIGNED_CERT_IN_CHAIN.
+ * The `node` executable of IMAGE_NODE for this machine's architecture, fetched once with `npm pack`
+ * (the npm registry is reachable where Docker Hub is not), checked against the pinned integrity, and
+ * kept in `<cache>/node-<version>-linux-<arch>/node`.
+ */
+export async function ensureImageNodeBinary({ cacheDir, log }) {
+  const arch = process.arch;
+  const expected = IMAGE_NODE.integrity[arch];
+  if (!expected) {
+    throw new Error(
+      `the local base image has Node.js for ${Object.keys(IMAGE_NODE.integrity).join(' and ')} only, not ${arch}`,
+    );
+  }
+  const spec = `node-linux-${arch}@${IMAGE_NODE.version}`;
+  const dir = join(cacheDir, `node-${IMAGE_NODE.version}-linux-${arch}`);
+  const binary = join(dir, 'node');
+  if (
+    await access(binary).then(
+      () => true,
+      () => false,
+    )
+  )
+    return binary;
+  const started = Date.now();
+  log(`fetching Node.js ${IMAGE_NODE.version} for the images (${spec} from the npm registry)`);
+  const workDir = `${dir}.download-${process.pid}`;
+  await rm(workDir, { recursive: true, force: true });
+  await mkdir(workDir, { recursive: true });
+  try {
+    const { stdout } = await runCommand('npm', ['pack', spec, '--json', '--pack-destination', workDir], {
+      cwd: workDir,
+    });
+    const tarball = join(workDir, JSON.parse(stdout)[0].filename);
+    const integrity = await integrityOf(tarball);
+    if (integrity !== expected) {
+      throw new Error(`${spec} from the npm registry has integrity ${integrity}, not the pinned ${expected}`);
+    }
+    await runCommand('tar', ['-xzf', tarball, '-C', workDir, 'package/bin/node']);
+    const { stdout: version } = await runCommand(join(workDir, 'package/bin/node'), ['--version']);
+    if (version.trim() !== `v${IMAGE_NODE.version}`) {
+      throw new Error(`${spec} holds node ${version.trim()}, not v${IMAGE_NODE.version}`);
+    }
+    await mkdir(dir, { recursive: true });
+    // Renamed into place last, so an interrupted fetch never leaves a binary that looks complete.
+    await rename(join(workDir, 'package/bin/node'), binary);
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+  log(`fetched Node.js ${IMAGE_NODE.version} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return binary;
+}
+
+/**
+ * A Node base image in place of `node:22-slim`: IMAGE_NODE's node in /usr/bin (where npm finds its global prefix), the host's npm
+ * (npm 11 supports Node 22), a shell and the few tools RUN steps use. It trusts this machine's CA
+ * bundle, without which npm inside a RUN step fails with SELF_SIGNED_CERT_IN_CHAIN.
  */
 export async function ensureNodeBaseImage({ cacheDir, log }) {
-  const nodeVersion = process.version.slice(1);
+  const nodeBinary = await ensureImageNodeBinary({ cacheDir, log });
   const { stdout: npmVersion } = await runCommand('npm', ['--version']);
-  const name = `localhost/shardfleet/node-base:${nodeVersion}-npm${npmVersion.trim()}-r${HOST_BASE_REVISION}`;
+  const name = `localhost/shardfleet/node-base:${IMAGE_NODE.version}-npm${npmVersion.trim()}-r${HOST_BASE_REVISION}`;
   return ensureHostBaseImage({
     name,
-    description: `the host's node ${nodeVersion} and npm ${npmVersion.trim()}`,
+    description: `node ${IMAGE_NODE.version} and the host's npm ${npmVersion.trim()}`,
     cacheDir,
     log,
     stage: async (rootDir) => {
       await stageRootFileSystem(rootDir, {
-        programs: [process.execPath, ...SHELL_TOOLS],
+        programs: SHELL_TOOLS,
+        placed: [{ source: nodeBinary, target: '/usr/bin/node' }],
         trees: [NPM_DIR, CA_BUNDLE],
       });
       await symlink('../lib/node_modules/npm/bin/npm-cli.js', join(rootDir, 'usr/bin/npm'));
