@@ -4,7 +4,7 @@
 // `cluster:down` stops and removes all of it: processes, containers, mounts, iptables chains, the
 // route and the bridge.
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, readlink, rm, rmdir, writeFile } from 'node:fs/promises';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,7 +17,14 @@ import { ensureKubernetesBinaries, ensurePauseBinary, stderrProgressLog } from '
 import { clusterIptablesLeftovers, setUpNodeNetwork, tearDownNodeNetwork } from './network.mjs';
 import { isRunning, startProcess, stopProcess } from './processes.mjs';
 import { imageExists } from '../images/buildah.mjs';
-import { removeEmptyRuntimeDirs, startContainerd } from '../images/containerd.mjs';
+import {
+  deleteAllTasks,
+  POD_LOGS_DIR,
+  removeEmptyRuntimeDirs,
+  removeShimLeftovers,
+  runcStatesUnder,
+  startContainerd,
+} from '../images/containerd.mjs';
 import { IMAGE_DEFINITIONS, imageName } from '../images/imageDefinitions.mjs';
 import { PAUSE_IMAGE, ensurePauseImage } from '../images/hostBaseImages.mjs';
 import { loadImages } from '../images/loadImages.mjs';
@@ -33,6 +40,9 @@ export const DefaultNodeOptions = Object.freeze({
 });
 
 const CLUSTER_DNS_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'clusterDnsProcess.mjs');
+
+/** Where the kubelet (1.20) links each container's log, whatever its root directory. */
+const CONTAINER_LOGS_DIR = '/var/log/containers';
 
 const NODE_REQUIREMENTS = [
   { program: 'ip', debianPackage: 'iproute2' },
@@ -257,6 +267,12 @@ async function startNode({ dir, options, files, binaries, log, cacheDir }) {
     return entry;
   };
 
+  const missingLogDirs = [];
+  for (const path of [POD_LOGS_DIR, CONTAINER_LOGS_DIR]) {
+    if (!(await exists(path))) missingLogDirs.push(path);
+  }
+  // The kubelet creates them; cluster:down removes them again when they were not there before.
+  await updateState(dir, (state) => (state.node.createdLogDirs = missingLogDirs));
   log(`starting the kubelet (node ${options.nodeName}, ${options.gateway})`);
   await writeFile(
     files.kubeletConfig,
@@ -327,6 +343,26 @@ async function startNode({ dir, options, files, binaries, log, cacheDir }) {
     timeoutMs: 30_000,
   });
   await Promise.all([loading, kubeletReady, kubeProxyHealthy, dnsAnswering]);
+}
+
+const exists = (path) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+/**
+ * Removes the pod log directories `podLogDirs` (only under /var/log/pods), the container log links
+ * into them, and the log directories the kubelet created for this node when they are empty.
+ */
+async function removePodLogs(podLogDirs, createdLogDirs) {
+  const removed = podLogDirs.filter((path) => path.startsWith(`${POD_LOGS_DIR}/`));
+  for (const link of await readdir(CONTAINER_LOGS_DIR).catch(() => [])) {
+    const target = await readlink(join(CONTAINER_LOGS_DIR, link)).catch(() => '');
+    if (removed.some((path) => target.startsWith(`${path}/`))) await rm(join(CONTAINER_LOGS_DIR, link));
+  }
+  for (const path of removed) await rm(path, { recursive: true, force: true });
+  for (const path of createdLogDirs) await rmdir(path).catch(() => {});
 }
 
 /** Pids of containerd shims started for the containerd at `address`, with all their descendants. */
@@ -411,6 +447,10 @@ async function leftoversOf(state, dir) {
     for (const pid of shimProcessTrees(containerdAddress)) leftovers.push(`container process ${pid}`);
   }
   for (const point of mountsUnder(dir)) leftovers.push(`mount ${point}`);
+  for (const path of await runcStatesUnder(dir)) leftovers.push(`runc state ${path}`);
+  for (const path of state.node.podLogDirs ?? []) {
+    if (await exists(path)) leftovers.push(`pod logs ${path}`);
+  }
   if (network) {
     const links = await runCommand('ip', ['-o', 'link', 'show']).then(({ stdout }) => stdout);
     if (new RegExp(`^\\d+: ${network.bridge}[:@]`, 'm').test(links))
@@ -436,6 +476,13 @@ export async function stopLocalCluster(dir, { log = () => {}, keepDir = false } 
   if (state.ready && state.processes.some(({ name }) => name === 'kubelet')) await evictPods(state, log);
   const stopped = [];
   for (const recorded of [...state.processes].reverse()) {
+    // With the kubelet stopped, containerd ends what is left, so the shims clean up after themselves.
+    if (recorded.name === 'containerd' && state.node.containerdAddress && isRunning(recorded)) {
+      state.node.podLogDirs = await deleteAllTasks(state.node.containerdAddress).catch((error) => {
+        log(`cannot delete the containers' tasks: ${error.message}`);
+        return [];
+      });
+    }
     if (await stopProcess(recorded)) stopped.push(recorded.name);
   }
   if (state.node.containerdAddress) {
@@ -452,7 +499,9 @@ export async function stopLocalCluster(dir, { log = () => {}, keepDir = false } 
       log(`cannot unmount ${point}: ${error.message}`),
     );
   }
+  if (state.node.containerdAddress) await removeShimLeftovers(dir, state.node.containerdAddress);
   await removeEmptyRuntimeDirs();
+  await removePodLogs(state.node.podLogDirs ?? [], state.node.createdLogDirs ?? []);
   if (state.node.network) await tearDownNodeNetwork(state.node.network);
   const leftovers = await leftoversOf(state, dir);
   if (leftovers.length > 0) {

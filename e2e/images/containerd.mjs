@@ -2,8 +2,9 @@
 // never meets a system containerd. Configured as ../../shared/docs/local-kubernetes.md found works
 // here: the native snapshotter (overlay cannot be mounted), Debian's CNI plugins, and runc behind a
 // wrapper that clamps a negative oom_score_adj (this machine refuses it: no CAP_SYS_RESOURCE).
-import { chmod, mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCommand, tailLines } from '../cluster/commands.mjs';
 import { ensureDebianPackages } from '../cluster/debianPackages.mjs';
@@ -40,6 +41,64 @@ const SHIM_RUNTIME_DIRS = [
 /** Removes the shims' directories under /run/containerd when they are empty (a system containerd keeps its own). */
 export async function removeEmptyRuntimeDirs() {
   for (const path of SHIM_RUNTIME_DIRS) await rmdir(path).catch(() => {});
+}
+
+/** The containerd namespace of the CRI plugin, where the kubelet's pods run. */
+const CRI_NAMESPACE = 'k8s.io';
+/** Where the kubelet writes pod logs: `<namespace>_<name>_<uid>` for each pod. */
+export const POD_LOGS_DIR = '/var/log/pods';
+/** Where containerd 1.6's shims keep runc's state of the CRI namespace's containers. */
+const RUNC_STATE_DIR = `/run/containerd/runc/${CRI_NAMESPACE}`;
+const SHIM_SOCKETS_DIR = '/run/containerd/s';
+
+const ctr = (address, args) =>
+  runCommand('ctr', ['--address', address, '--namespace', CRI_NAMESPACE, ...args]).then(
+    ({ stdout }) => stdout,
+  );
+
+/**
+ * Deletes every task of the containerd at `address` (SIGKILL, then delete), so each shim removes its
+ * runc state and socket under /run/containerd and exits. Resolves with the log directories of the
+ * pods these containers belong to, which the kubelet no longer removes once it is stopped.
+ */
+export async function deleteAllTasks(address) {
+  const logDirectories = new Set();
+  for (const id of (await ctr(address, ['containers', 'ls', '-q'])).split('\n').filter(Boolean)) {
+    const info = await ctr(address, ['containers', 'info', id]).catch(() => undefined);
+    const labels = info ? (JSON.parse(info).Labels ?? {}) : {};
+    const pod = ['namespace', 'name', 'uid'].map((key) => labels[`io.kubernetes.pod.${key}`]);
+    if (pod.every(Boolean)) logDirectories.add(join(POD_LOGS_DIR, pod.join('_')));
+  }
+  for (const id of (await ctr(address, ['tasks', 'ls', '-q'])).split('\n').filter(Boolean)) {
+    await ctr(address, ['tasks', 'delete', '--force', id]).catch(() => {});
+  }
+  return [...logDirectories];
+}
+
+/** The runc state directories under /run/containerd of containers whose bundle is under `dir`. */
+export async function runcStatesUnder(dir) {
+  const paths = [];
+  for (const id of await readdir(RUNC_STATE_DIR).catch(() => [])) {
+    const state = await readFile(join(RUNC_STATE_DIR, id, 'state.json'), 'utf8').catch(() => '{}');
+    const labels = JSON.parse(state).config?.labels ?? [];
+    if (labels.some((label) => label.startsWith(`bundle=${dir}/`))) paths.push(join(RUNC_STATE_DIR, id));
+  }
+  return paths;
+}
+
+/**
+ * Removes what killed shims of the containerd at `address` (its files under `dir`) leave under
+ * /run/containerd: runc's state of their containers and each shim's socket, named as containerd
+ * 1.6's shim.SocketAddress names it.
+ */
+export async function removeShimLeftovers(dir, address) {
+  for (const path of await runcStatesUnder(dir)) {
+    await rm(path, { recursive: true });
+    const socket = createHash('sha256')
+      .update(join(address, CRI_NAMESPACE, basename(path)))
+      .digest('hex');
+    await rm(join(SHIM_SOCKETS_DIR, socket), { force: true });
+  }
 }
 
 /** Replaces `pattern` (which must match) in containerd's default configuration. */
