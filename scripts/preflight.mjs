@@ -83,3 +83,15 @@ if (process.env.npm_lifecycle_event === 'test' || process.argv.includes('--helm-
     process.exit(1);
   }
 }
+
+// The chart tests check the alerting rules and dashboard queries with promtool (Debian's
+// `prometheus` package; its service is not started).
+if (process.env.npm_lifecycle_event === 'test' || process.argv.includes('--promtool')) {
+  const { ensurePrometheus } = await import('../e2e/cluster/index.mjs');
+  try {
+    await ensurePrometheus({ log: (line) => console.log(`preflight: ${line}`) });
+  } catch (error) {
+    console.error(`preflight: ${error.message}`);
+    process.exit(1);
+  }
+}
