@@ -30,5 +30,6 @@ export {
   ensureKubernetesBinaries,
   stderrProgressLog,
 } from './kubernetesBinaries.mjs';
+export { KUBELET_PORT } from './network.mjs';
 export { KUBERNETES_VERSION, cacheRoot, defaultClusterDir } from './paths.mjs';
 export { checkRules, ensurePrometheus, scrapeConfigsFor, startPrometheus } from './prometheus.mjs';

@@ -1,8 +1,8 @@
 // The local node's network: a Linux bridge holding the pod subnet (its first address is the node's
 // address, the pods' gateway, the cluster DNS and where the API server listens), a route sending the
 // Service range to that bridge (so an address kube-proxy has not translated never leaves by eth0),
-// and forwarding rules that keep pod traffic on this machine. Tear-down also removes what the
-// kubelet, kube-proxy and the CNI plugins added to iptables.
+// and rules that keep pod traffic on this machine and pods off the kubelet's API. Tear-down also
+// removes what the kubelet, kube-proxy and the CNI plugins added to iptables.
 import { readFile, writeFile } from 'node:fs/promises';
 import { runCommand } from './commands.mjs';
 
@@ -15,12 +15,20 @@ const TABLES = ['filter', 'nat', 'mangle'];
 
 const iptables = (args) => runCommand('iptables', ['-w', '5', ...args]);
 
-/** The rules that drop pod traffic to or from anything but the bridge (other machines). */
-function forwardRules({ bridge, podCidr }) {
+/** The kubelet's API port. */
+export const KUBELET_PORT = 10250;
+
+/**
+ * The rules that drop pod traffic to or from anything but the bridge (other machines), and what
+ * pods send to the kubelet's API: it lets anyone in (anonymous, AlwaysAllow), so only this host
+ * may reach it. The API server does, over `lo`, for `kubectl logs` and `exec`.
+ */
+function nodeRules({ bridge, podCidr }) {
   const tag = ['-m', 'comment', '--comment', RULE_COMMENT];
   return [
     ['FORWARD', '-s', podCidr, '!', '-o', bridge, ...tag, '-j', 'DROP'],
     ['FORWARD', '-d', podCidr, '!', '-i', bridge, ...tag, '-j', 'DROP'],
+    ['INPUT', '-i', bridge, '-p', 'tcp', '--dport', String(KUBELET_PORT), ...tag, '-j', 'DROP'],
   ];
 }
 
@@ -32,7 +40,7 @@ const linkExists = (name) =>
 
 /**
  * Creates the bridge with `gateway/<prefix>` of `podCidr`, routes `serviceCidr` to it, turns on
- * IPv4 forwarding (pods reach Services through DNAT on this host) and adds the forward rules.
+ * IPv4 forwarding (pods reach Services through DNAT on this host) and adds the node's rules.
  * Resolves with what tear-down needs (the earlier ip_forward value).
  */
 export async function setUpNodeNetwork({ bridge, podCidr, gateway, serviceCidr }) {
@@ -44,7 +52,7 @@ export async function setUpNodeNetwork({ bridge, podCidr, gateway, serviceCidr }
   await runCommand('ip', ['route', 'replace', serviceCidr, 'dev', bridge, 'src', gateway]);
   const ipForwardBefore = (await readFile(IP_FORWARD, 'utf8')).trim();
   await writeFile(IP_FORWARD, '1');
-  for (const rule of forwardRules({ bridge, podCidr })) await iptables(['-I', ...rule]);
+  for (const rule of nodeRules({ bridge, podCidr })) await iptables(['-I', ...rule]);
   return { bridge, podCidr, gateway, serviceCidr, ipForwardBefore };
 }
 
@@ -83,22 +91,24 @@ export async function removeClusterChains() {
   }
 }
 
-/** The cluster chains and our forward rules still in iptables, one description each. */
+/** The cluster chains and our own rules still in iptables, one description each. */
 export async function clusterIptablesLeftovers() {
   const leftovers = [];
   for (const table of TABLES) {
     const { chains } = await clusterChains(table);
     leftovers.push(...chains.map((chain) => `iptables chain ${chain} (${table})`));
   }
-  const { stdout } = await iptables(['-S', 'FORWARD']);
-  if (stdout.includes(RULE_COMMENT)) leftovers.push('iptables FORWARD rules of the local node');
+  for (const chain of ['FORWARD', 'INPUT']) {
+    const { stdout } = await iptables(['-S', chain]);
+    if (stdout.includes(RULE_COMMENT)) leftovers.push(`iptables ${chain} rules of the local node`);
+  }
   return leftovers;
 }
 
 /** Undoes {@link setUpNodeNetwork} and removes the cluster chains. Safe to call twice. */
 export async function tearDownNodeNetwork({ bridge, podCidr, serviceCidr, ipForwardBefore }) {
   await removeClusterChains();
-  for (const rule of forwardRules({ bridge, podCidr })) {
+  for (const rule of nodeRules({ bridge, podCidr })) {
     // -C first: deleting a missing rule prints an error but is not one here.
     const present = await iptables(['-C', ...rule]).then(
       () => true,

@@ -14,7 +14,7 @@ import { readControlPlaneState, writeControlPlaneState } from './controlPlaneSta
 import { ControlPlaneStartError, startControlPlane, stopControlPlane } from './controlPlane.mjs';
 import { ensureDebianPackages } from './debianPackages.mjs';
 import { ensureKubernetesBinaries, ensurePauseBinary, stderrProgressLog } from './kubernetesBinaries.mjs';
-import { clusterIptablesLeftovers, setUpNodeNetwork, tearDownNodeNetwork } from './network.mjs';
+import { KUBELET_PORT, clusterIptablesLeftovers, setUpNodeNetwork, tearDownNodeNetwork } from './network.mjs';
 import { isRunning, startProcess, stopProcess } from './processes.mjs';
 import { imageExists } from '../images/buildah.mjs';
 import {
@@ -100,7 +100,9 @@ function kubeletConfiguration({ gateway, podCidr, resolvConf, staticPodDir }) {
     cgroupsPerQOS: false,
     enforceNodeAllocatable: [],
     failSwapOn: false,
-    // Only the API server talks to the kubelet, over the private bridge.
+    // As the recipe found works; the node's INPUT rule (network.mjs) keeps pods off this port, so
+    // only programs of this host reach it: the API server, for logs and exec.
+    port: KUBELET_PORT,
     authentication: { anonymous: { enabled: true }, webhook: { enabled: false } },
     authorization: { mode: 'AlwaysAllow' },
     clusterDNS: [gateway],

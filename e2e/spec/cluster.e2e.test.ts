@@ -5,10 +5,12 @@
 // forward rules it checks are the local node's.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { waitUntil } from '@shardfleet/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KUBELET_PORT } from '../cluster/index.mjs';
 import { IMAGE_DEFINITIONS, imageName } from '../images/index.mjs';
 
 const run = promisify(execFile);
@@ -24,9 +26,9 @@ const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
 
 const kubectl = async (...args: string[]) => (await run('kubectl', ['-n', NAMESPACE, ...args])).stdout;
 
-/** Packets dropped by the local node's forward rules so far. */
-async function forwardDrops(): Promise<number> {
-  const { stdout } = await run('iptables', ['-w', '5', '-L', 'FORWARD', '-v', '-x', '-n']);
+/** Packets dropped by the local node's rules in `chain` so far. */
+async function nodeRuleDrops(chain: 'FORWARD' | 'INPUT'): Promise<number> {
+  const { stdout } = await run('iptables', ['-w', '5', '-L', chain, '-v', '-x', '-n']);
   return stdout
     .split('\n')
     .filter((line) => line.includes('shardfleet local node'))
@@ -161,8 +163,38 @@ describe('the local cluster', () => {
     expect(await kubectl('exec', 'exec', '--', 'node', '-p', '6 * 7')).toBe('42\n');
   });
 
+  it.runIf(local)("keeps pods off the kubelet's API, which this host still reaches", async () => {
+    const { items } = await core.listNode();
+    const nodeAddress = items[0]?.status?.addresses?.find(({ type }) => type === 'InternalIP')?.address;
+    expect(nodeAddress).toBeDefined();
+    // It listens there: this host connects.
+    const hostConnects = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: nodeAddress!, port: KUBELET_PORT, timeout: 3_000 });
+      const settle = (connected: boolean) => {
+        socket.destroy();
+        resolve(connected);
+      };
+      socket.once('connect', () => settle(true));
+      socket.once('error', () => settle(false));
+      socket.once('timeout', () => settle(false));
+    });
+    expect(hostConnects).toBe(true);
+    const before = await nodeRuleDrops('INPUT');
+    const output = await runInPod(
+      'kubelet',
+      `
+      const socket = require('node:net').connect({ host: '${nodeAddress}', port: ${KUBELET_PORT} });
+      socket.setTimeout(3000, () => { console.log('timed out'); socket.destroy(); });
+      socket.once('connect', () => { console.log('connected'); socket.destroy(); });
+      socket.once('error', (error) => console.log(error.code));
+      `,
+    );
+    expect(output.trim()).toBe('timed out');
+    expect(await nodeRuleDrops('INPUT')).toBeGreaterThan(before);
+  });
+
   it.runIf(local)('drops what a pod sends to an address outside the machine', async () => {
-    const before = await forwardDrops();
+    const before = await nodeRuleDrops('FORWARD');
     const output = await runInPod(
       'outside',
       `
@@ -173,6 +205,6 @@ describe('the local cluster', () => {
       `,
     );
     expect(output.trim()).not.toBe('connected');
-    expect(await forwardDrops()).toBeGreaterThan(before);
+    expect(await nodeRuleDrops('FORWARD')).toBeGreaterThan(before);
   });
 });
