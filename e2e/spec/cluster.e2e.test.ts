@@ -5,7 +5,6 @@
 // forward rules it checks are the local node's.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { waitUntil } from '@shardfleet/testing';
@@ -34,6 +33,14 @@ async function nodeRuleDrops(chain: 'FORWARD' | 'INPUT'): Promise<number> {
     .filter((line) => line.includes('shardfleet local node'))
     .reduce((sum, line) => sum + Number(line.trim().split(/\s+/)[0]), 0);
 }
+
+/** A node script that tries a TCP connection and prints `connected`, `timed out` (3 s) or the error code. */
+const connectScript = (host: string, port: number) => `
+  const socket = require('node:net').connect({ host: '${host}', port: ${port} });
+  socket.setTimeout(3000, () => { console.log('timed out'); socket.destroy(); });
+  socket.once('connect', () => { console.log('connected'); socket.destroy(); });
+  socket.once('error', (error) => console.log(error.code));
+`;
 
 /** Runs `script` with node in a pod of the probe image; resolves with what it printed. */
 async function runInPod(name: string, script: string): Promise<string> {
@@ -168,42 +175,18 @@ describe('the local cluster', () => {
     const nodeAddress = items[0]?.status?.addresses?.find(({ type }) => type === 'InternalIP')?.address;
     expect(nodeAddress).toBeDefined();
     // It listens there: this host connects.
-    const hostConnects = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: nodeAddress!, port: KUBELET_PORT, timeout: 3_000 });
-      const settle = (connected: boolean) => {
-        socket.destroy();
-        resolve(connected);
-      };
-      socket.once('connect', () => settle(true));
-      socket.once('error', () => settle(false));
-      socket.once('timeout', () => settle(false));
-    });
-    expect(hostConnects).toBe(true);
+    expect(
+      (await run(process.execPath, ['-e', connectScript(nodeAddress!, KUBELET_PORT)])).stdout.trim(),
+    ).toBe('connected');
     const before = await nodeRuleDrops('INPUT');
-    const output = await runInPod(
-      'kubelet',
-      `
-      const socket = require('node:net').connect({ host: '${nodeAddress}', port: ${KUBELET_PORT} });
-      socket.setTimeout(3000, () => { console.log('timed out'); socket.destroy(); });
-      socket.once('connect', () => { console.log('connected'); socket.destroy(); });
-      socket.once('error', (error) => console.log(error.code));
-      `,
-    );
+    const output = await runInPod('kubelet', connectScript(nodeAddress!, KUBELET_PORT));
     expect(output.trim()).toBe('timed out');
     expect(await nodeRuleDrops('INPUT')).toBeGreaterThan(before);
   });
 
   it.runIf(local)('drops what a pod sends to an address outside the machine', async () => {
     const before = await nodeRuleDrops('FORWARD');
-    const output = await runInPod(
-      'outside',
-      `
-      const socket = require('node:net').connect({ host: '${OUTSIDE_ADDRESS}', port: 80 });
-      socket.setTimeout(3000, () => { console.log('timed out'); socket.destroy(); });
-      socket.once('connect', () => { console.log('connected'); socket.destroy(); });
-      socket.once('error', (error) => console.log(error.code));
-      `,
-    );
+    const output = await runInPod('outside', connectScript(OUTSIDE_ADDRESS, 80));
     expect(output.trim()).not.toBe('connected');
     expect(await nodeRuleDrops('FORWARD')).toBeGreaterThan(before);
   });
