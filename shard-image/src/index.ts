@@ -21,6 +21,7 @@ export { LeasedShardingStrategy } from './gateway/LeasedShardingStrategy.js';
 export { type BudgetRefusal, IdentifyBudget, type IdentifyBudgetOptions } from './identify/IdentifyBudget.js';
 export {
   DefaultRedisIdentifyThrottlerOptions,
+  defaultIdentifyMarginMs,
   type IdentifyThrottlerListener,
   type OptionalRedisIdentifyThrottlerOptions,
   RedisIdentifyThrottler,

@@ -33,10 +33,12 @@ export interface RequiredRedisIdentifyThrottlerOptions {
 /** Optional options of a {@link RedisIdentifyThrottler}; defaults in {@link DefaultRedisIdentifyThrottlerOptions}. */
 export interface OptionalRedisIdentifyThrottlerOptions {
   /**
-   * Added to the lock's lifetime: the identify leaves a moment after the lock is taken, and the
-   * next one must not arrive early by Discord's clock.
+   * Added to the lock's lifetime. Discord times identifies by when they arrive: a pod that stalls
+   * between its grant and the send (CPU throttling, a busy node, GC) or a slower network path makes
+   * the gap to the next identify of the bucket shorter than the interval.
    *
-   * @defaultValue `100`
+   * @defaultValue a fifth of `intervalMs`, at least 100 ms (1 s at Discord's 5 s; a fleet starting on
+   * a busy two-core node was seen 510 ms short with 100 ms)
    */
   marginMs: number;
   /**
@@ -48,9 +50,13 @@ export interface OptionalRedisIdentifyThrottlerOptions {
 }
 
 export const DefaultRedisIdentifyThrottlerOptions = {
-  marginMs: 100,
   maxBudgetWaitMs: 60_000,
-} as const satisfies OptionalRedisIdentifyThrottlerOptions;
+} as const satisfies Partial<OptionalRedisIdentifyThrottlerOptions>;
+
+/** The default {@link OptionalRedisIdentifyThrottlerOptions.marginMs} for an interval. */
+export function defaultIdentifyMarginMs(intervalMs: number): number {
+  return Math.max(100, Math.round(intervalMs / 5));
+}
 
 export type RedisIdentifyThrottlerOptions = RequiredRedisIdentifyThrottlerOptions &
   Partial<OptionalRedisIdentifyThrottlerOptions>;
@@ -69,16 +75,20 @@ const POLL_JITTER_MS = 20;
 
 /**
  * Identify throttling for a whole fleet: a shard identifies only after it set the bucket's lock
- * `sf:{bot}:identify:<shard % max_concurrency>` with `SET NX PX interval`, so every worker of a
- * bot together sends at most one identify per bucket per interval. Before that it checks the
- * daily budget and, at the reserve, waits for the reset instead of spending the rest.
+ * `sf:{bot}:identify:<shard % max_concurrency>` with `SET NX PX <interval + margin>`, so every
+ * worker of a bot together sends at most one identify per bucket per interval. Before that it
+ * checks the daily budget and, at the reserve, waits for the reset instead of spending the rest.
  */
 export class RedisIdentifyThrottler implements IIdentifyThrottler {
   private readonly options: RequiredRedisIdentifyThrottlerOptions & OptionalRedisIdentifyThrottlerOptions;
   private grants = 0;
 
   public constructor(options: RedisIdentifyThrottlerOptions) {
-    this.options = { ...DefaultRedisIdentifyThrottlerOptions, ...options };
+    this.options = {
+      ...DefaultRedisIdentifyThrottlerOptions,
+      ...options,
+      marginMs: options.marginMs ?? defaultIdentifyMarginMs(options.intervalMs),
+    };
   }
 
   public async waitForIdentify(shardId: number, signal: AbortSignal): Promise<void> {

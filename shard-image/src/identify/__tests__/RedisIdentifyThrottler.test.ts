@@ -30,7 +30,8 @@ describe('RedisIdentifyThrottler', () => {
     await redisServer?.stop();
   });
 
-  function throttler(client: Redis) {
+  /** A throttler on `client`; `margin` `{}` leaves the margin at its default. */
+  function throttler(client: Redis, margin: { marginMs?: number } = { marginMs: MARGIN_MS }) {
     const budget = new IdentifyBudget({
       fetchLimit: async () => ({ total: 1_000, remaining: 1_000, reset_after: 0, max_concurrency: 1 }),
       reservePercent: 5,
@@ -44,7 +45,7 @@ describe('RedisIdentifyThrottler', () => {
       listener: { onWaiting() {}, onRefused() {}, onGranted() {} },
       maxConcurrency: 1,
       intervalMs: INTERVAL_MS,
-      marginMs: MARGIN_MS,
+      ...margin,
       holder: 'test',
     });
   }
@@ -66,6 +67,14 @@ describe('RedisIdentifyThrottler', () => {
     });
     await throttler(slowToAnswer).waitForIdentify(0, new AbortController().signal);
     expect(await redis.pttl(keys.identify(0))).toBeGreaterThan(INTERVAL_MS);
+  });
+
+  it('keeps the lock a fifth of the interval longer by default, for stalls and network jitter', async () => {
+    await redis.del(keys.identify(0));
+    await throttler(redis, {}).waitForIdentify(0, new AbortController().signal);
+    const ttl = await redis.pttl(keys.identify(0));
+    expect(ttl).toBeGreaterThan(INTERVAL_MS + 900);
+    expect(ttl).toBeLessThanOrEqual(INTERVAL_MS + 1_000);
   });
 
   it('leaves a promptly answered lock as it was set', async () => {
