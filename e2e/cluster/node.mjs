@@ -19,7 +19,6 @@ import { isRunning, startProcess, stopProcess } from './processes.mjs';
 import { imageExists } from '../images/buildah.mjs';
 import {
   deleteAllTasks,
-  POD_LOGS_DIR,
   removeEmptyRuntimeDirs,
   removeShimLeftovers,
   runcStatesUnder,
@@ -41,7 +40,9 @@ export const DefaultNodeOptions = Object.freeze({
 
 const CLUSTER_DNS_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'clusterDnsProcess.mjs');
 
-/** Where the kubelet (1.20) links each container's log, whatever its root directory. */
+/** Where the kubelet (1.20) writes pod logs (`<namespace>_<name>_<uid>`) whatever its root directory. */
+const POD_LOGS_DIR = '/var/log/pods';
+/** Where it links each container's log. */
 const CONTAINER_LOGS_DIR = '/var/log/containers';
 
 const NODE_REQUIREMENTS = [
@@ -273,8 +274,12 @@ async function startNode({ dir, options, files, binaries, log, cacheDir }) {
   for (const path of [POD_LOGS_DIR, CONTAINER_LOGS_DIR]) {
     if (!(await exists(path))) missingLogDirs.push(path);
   }
-  // The kubelet creates them; cluster:down removes them again when they were not there before.
-  await updateState(dir, (state) => (state.node.createdLogDirs = missingLogDirs));
+  // cluster:down removes the pod logs this node writes (what was not there before) and the
+  // directories the kubelet creates for them.
+  const podLogsBefore = await readdir(POD_LOGS_DIR).catch(() => []);
+  await updateState(dir, (state) =>
+    Object.assign(state.node, { createdLogDirs: missingLogDirs, podLogsBefore }),
+  );
   log(`starting the kubelet (node ${options.nodeName}, ${options.gateway})`);
   await writeFile(
     files.kubeletConfig,
@@ -353,18 +358,27 @@ const exists = (path) =>
     () => false,
   );
 
+/** The pod log directories that were not in /var/log/pods before this node started: its pods'. */
+async function podLogsOfNode(node) {
+  // Not recorded: the kubelet never started, so it wrote nothing.
+  if (!node.podLogsBefore) return [];
+  const before = new Set(node.podLogsBefore);
+  const names = await readdir(POD_LOGS_DIR).catch(() => []);
+  return names.filter((name) => !before.has(name)).map((name) => join(POD_LOGS_DIR, name));
+}
+
 /**
- * Removes the pod log directories `podLogDirs` (only under /var/log/pods), the container log links
- * into them, and the log directories the kubelet created for this node when they are empty.
+ * Removes this node's pod logs, the container log links into them, and the log directories the
+ * kubelet created for this node when they are empty.
  */
-async function removePodLogs(podLogDirs, createdLogDirs) {
-  const removed = podLogDirs.filter((path) => path.startsWith(`${POD_LOGS_DIR}/`));
+async function removePodLogs(node) {
+  const removed = await podLogsOfNode(node);
   for (const link of await readdir(CONTAINER_LOGS_DIR).catch(() => [])) {
     const target = await readlink(join(CONTAINER_LOGS_DIR, link)).catch(() => '');
     if (removed.some((path) => target.startsWith(`${path}/`))) await rm(join(CONTAINER_LOGS_DIR, link));
   }
   for (const path of removed) await rm(path, { recursive: true, force: true });
-  for (const path of createdLogDirs) await rmdir(path).catch(() => {});
+  for (const path of node.createdLogDirs ?? []) await rmdir(path).catch(() => {});
 }
 
 /** Pids of containerd shims started for the containerd at `address`, with all their descendants. */
@@ -450,9 +464,7 @@ async function leftoversOf(state, dir) {
   }
   for (const point of mountsUnder(dir)) leftovers.push(`mount ${point}`);
   for (const path of await runcStatesUnder(dir)) leftovers.push(`runc state ${path}`);
-  for (const path of state.node.podLogDirs ?? []) {
-    if (await exists(path)) leftovers.push(`pod logs ${path}`);
-  }
+  for (const path of await podLogsOfNode(state.node)) leftovers.push(`pod logs ${path}`);
   if (network) {
     const links = await runCommand('ip', ['-o', 'link', 'show']).then(({ stdout }) => stdout);
     if (new RegExp(`^\\d+: ${network.bridge}[:@]`, 'm').test(links))
@@ -480,10 +492,9 @@ export async function stopLocalCluster(dir, { log = () => {}, keepDir = false } 
   for (const recorded of [...state.processes].reverse()) {
     // With the kubelet stopped, containerd ends what is left, so the shims clean up after themselves.
     if (recorded.name === 'containerd' && state.node.containerdAddress && isRunning(recorded)) {
-      state.node.podLogDirs = await deleteAllTasks(state.node.containerdAddress).catch((error) => {
-        log(`cannot delete the containers' tasks: ${error.message}`);
-        return [];
-      });
+      await deleteAllTasks(state.node.containerdAddress).catch((error) =>
+        log(`cannot delete the containers' tasks: ${error.message}`),
+      );
     }
     if (await stopProcess(recorded)) stopped.push(recorded.name);
   }
@@ -503,7 +514,7 @@ export async function stopLocalCluster(dir, { log = () => {}, keepDir = false } 
   }
   if (state.node.containerdAddress) await removeShimLeftovers(dir, state.node.containerdAddress);
   await removeEmptyRuntimeDirs();
-  await removePodLogs(state.node.podLogDirs ?? [], state.node.createdLogDirs ?? []);
+  await removePodLogs(state.node);
   if (state.node.network) await tearDownNodeNetwork(state.node.network);
   const leftovers = await leftoversOf(state, dir);
   if (leftovers.length > 0) {

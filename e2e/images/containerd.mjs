@@ -45,8 +45,6 @@ export async function removeEmptyRuntimeDirs() {
 
 /** The containerd namespace of the CRI plugin, where the kubelet's pods run. */
 const CRI_NAMESPACE = 'k8s.io';
-/** Where the kubelet writes pod logs: `<namespace>_<name>_<uid>` for each pod. */
-export const POD_LOGS_DIR = '/var/log/pods';
 /** Where containerd 1.6's shims keep runc's state of the CRI namespace's containers. */
 const RUNC_STATE_DIR = `/run/containerd/runc/${CRI_NAMESPACE}`;
 const SHIM_SOCKETS_DIR = '/run/containerd/s';
@@ -58,21 +56,12 @@ const ctr = (address, args) =>
 
 /**
  * Deletes every task of the containerd at `address` (SIGKILL, then delete), so each shim removes its
- * runc state and socket under /run/containerd and exits. Resolves with the log directories of the
- * pods these containers belong to, which the kubelet no longer removes once it is stopped.
+ * runc state and socket under /run/containerd and exits.
  */
 export async function deleteAllTasks(address) {
-  const logDirectories = new Set();
-  for (const id of (await ctr(address, ['containers', 'ls', '-q'])).split('\n').filter(Boolean)) {
-    const info = await ctr(address, ['containers', 'info', id]).catch(() => undefined);
-    const labels = info ? (JSON.parse(info).Labels ?? {}) : {};
-    const pod = ['namespace', 'name', 'uid'].map((key) => labels[`io.kubernetes.pod.${key}`]);
-    if (pod.every(Boolean)) logDirectories.add(join(POD_LOGS_DIR, pod.join('_')));
-  }
   for (const id of (await ctr(address, ['tasks', 'ls', '-q'])).split('\n').filter(Boolean)) {
     await ctr(address, ['tasks', 'delete', '--force', id]).catch(() => {});
   }
-  return [...logDirectories];
 }
 
 /** The runc state directories under /run/containerd of containers whose bundle is under `dir`. */
