@@ -56,42 +56,41 @@ if (missing.length > 0) {
   }
 }
 
-// `npm test` runs the operator's integration tests against Kubernetes binaries built from Debian's
-// source package (e2e/README.md). Build them here, once per machine, with progress lines, so no
-// test hook waits minutes. Cached: later runs return at once.
-if (process.env.npm_lifecycle_event === 'test' || process.argv.includes('--kubernetes')) {
-  const { ensureKubernetesBinaries } = await import('../e2e/cluster/index.mjs');
+/**
+ * For `npm test`, or when `flag` is given: runs `prepare` with a log printing `preflight: ` lines,
+ * prints what it resolves with, and exits 1 naming the failure.
+ */
+async function prepareForTests(flag, prepare) {
+  if (process.env.npm_lifecycle_event !== 'test' && !process.argv.includes(flag)) return;
   try {
-    const { binDir } = await ensureKubernetesBinaries({ log: (line) => console.log(`preflight: ${line}`) });
-    console.log(`preflight: Kubernetes binaries in ${binDir}`);
+    const done = await prepare((line) => console.log(`preflight: ${line}`));
+    if (done) console.log(`preflight: ${done}`);
   } catch (error) {
     console.error(`preflight: ${error.message}`);
     process.exit(1);
   }
 }
+
+// `npm test` runs the operator's integration tests against Kubernetes binaries built from Debian's
+// source package (e2e/README.md). Build them here, once per machine, with progress lines, so no
+// test hook waits minutes. Cached: later runs return at once.
+await prepareForTests('--kubernetes', async (log) => {
+  const { ensureKubernetesBinaries } = await import('../e2e/cluster/index.mjs');
+  const { binDir } = await ensureKubernetesBinaries({ log });
+  return `Kubernetes binaries in ${binDir}`;
+});
 
 // The chart tests render with helm's semantics; without helm on PATH that is the local renderer
 // (e2e/helm), compiled once from Debian's Go packages (about 15 s) and cached. Built here so no test
 // hook waits for it.
-if (process.env.npm_lifecycle_event === 'test' || process.argv.includes('--helm-template')) {
+await prepareForTests('--helm-template', async (log) => {
   const { ensureHelmTemplate } = await import('../e2e/helm/index.mjs');
-  try {
-    const executable = await ensureHelmTemplate({ log: (line) => console.log(`preflight: ${line}`) });
-    console.log(`preflight: local helm-template renderer at ${executable}`);
-  } catch (error) {
-    console.error(`preflight: ${error.message}`);
-    process.exit(1);
-  }
-}
+  return `local helm-template renderer at ${await ensureHelmTemplate({ log })}`;
+});
 
 // The chart tests check the alerting rules and dashboard queries with promtool (Debian's
 // `prometheus` package; its service is not started).
-if (process.env.npm_lifecycle_event === 'test' || process.argv.includes('--promtool')) {
+await prepareForTests('--promtool', async (log) => {
   const { ensurePrometheus } = await import('../e2e/cluster/index.mjs');
-  try {
-    await ensurePrometheus({ log: (line) => console.log(`preflight: ${line}`) });
-  } catch (error) {
-    console.error(`preflight: ${error.message}`);
-    process.exit(1);
-  }
-}
+  await ensurePrometheus({ log });
+});

@@ -3,9 +3,8 @@
 // works on a machine without Docker. Everything is recorded in the control plane's state file, so
 // `cluster:down` stops and removes all of it: processes, containers, mounts, iptables chains, the
 // route and the bridge.
-import { readFileSync } from 'node:fs';
-import { access, mkdir, readdir, readFile, readlink, rm, rmdir, writeFile } from 'node:fs/promises';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, readlink, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -272,7 +271,7 @@ async function startNode({ dir, options, files, binaries, log, cacheDir }) {
 
   const missingLogDirs = [];
   for (const path of [POD_LOGS_DIR, CONTAINER_LOGS_DIR]) {
-    if (!(await exists(path))) missingLogDirs.push(path);
+    if (!existsSync(path)) missingLogDirs.push(path);
   }
   // cluster:down removes the pod logs this node writes (what was not there before) and the
   // directories the kubelet creates for them.
@@ -351,12 +350,6 @@ async function startNode({ dir, options, files, binaries, log, cacheDir }) {
   });
   await Promise.all([loading, kubeletReady, kubeProxyHealthy, dnsAnswering]);
 }
-
-const exists = (path) =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
 
 /** The pod log directories that were not in /var/log/pods before this node started: its pods'. */
 async function podLogsOfNode(node) {

@@ -3,14 +3,12 @@
 // lists. Each is tagged with the versions it was made from, so it is made once and reused until a
 // version changes (or HOST_BASE_REVISION is bumped).
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import {
-  access,
   chmod,
   cp,
   lstat,
   mkdir,
-  readFile,
   readlink,
   realpath,
   rename,
@@ -155,13 +153,6 @@ async function ensureHostBaseImage({ name, description, stage, config, cacheDir,
 
 const PATH_ENV = 'PATH=/usr/local/bin:/usr/bin:/bin';
 
-/** `sha512-<base64>` of `file`, the form of npm's `dist.integrity`. */
-async function integrityOf(file) {
-  return `sha512-${createHash('sha512')
-    .update(await readFile(file))
-    .digest('base64')}`;
-}
-
 /**
  * The `node` executable of IMAGE_NODE for this machine's architecture, fetched once with `npm pack`
  * (the npm registry is reachable where Docker Hub is not), checked against the pinned integrity, and
@@ -178,13 +169,7 @@ export async function ensureImageNodeBinary({ cacheDir, log }) {
   const spec = `node-linux-${arch}@${IMAGE_NODE.version}`;
   const dir = join(cacheDir, `node-${IMAGE_NODE.version}-linux-${arch}`);
   const binary = join(dir, 'node');
-  if (
-    await access(binary).then(
-      () => true,
-      () => false,
-    )
-  )
-    return binary;
+  if (existsSync(binary)) return binary;
   const started = Date.now();
   log(`fetching Node.js ${IMAGE_NODE.version} for the images (${spec} from the npm registry)`);
   const workDir = `${dir}.download-${process.pid}`;
@@ -194,8 +179,9 @@ export async function ensureImageNodeBinary({ cacheDir, log }) {
     const { stdout } = await runCommand('npm', ['pack', spec, '--json', '--pack-destination', workDir], {
       cwd: workDir,
     });
-    const tarball = join(workDir, JSON.parse(stdout)[0].filename);
-    const integrity = await integrityOf(tarball);
+    // npm reports the integrity of the tarball it wrote (and checked it against the registry's).
+    const [{ filename, integrity }] = JSON.parse(stdout);
+    const tarball = join(workDir, filename);
     if (integrity !== expected) {
       throw new Error(`${spec} from the npm registry has integrity ${integrity}, not the pinned ${expected}`);
     }
@@ -215,9 +201,10 @@ export async function ensureImageNodeBinary({ cacheDir, log }) {
 }
 
 /**
- * A Node base image in place of `node:22-slim`: IMAGE_NODE's node in /usr/bin (where npm finds its global prefix), the host's npm
- * (npm 11 supports Node 22), a shell and the few tools RUN steps use. It trusts this machine's CA
- * bundle, without which npm inside a RUN step fails with SELF_SIGNED_CERT_IN_CHAIN.
+ * A Node base image in place of `node:22-slim`: IMAGE_NODE's node in /usr/bin (where npm finds its
+ * global prefix), the host's npm (npm 11 supports Node 22), a shell and the few tools RUN steps use.
+ * It trusts this machine's CA bundle, without which npm inside a RUN step fails with
+ * SELF_SIGNED_CERT_IN_CHAIN.
  */
 export async function ensureNodeBaseImage({ cacheDir, log }) {
   const nodeBinary = await ensureImageNodeBinary({ cacheDir, log });
