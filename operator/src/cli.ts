@@ -15,12 +15,14 @@ import { version } from './version.js';
 
 const PROGRAM = 'shardfleet-operator';
 
-const CRD_FILES = generatedCrdFiles().map(({ file }) => file);
-
-const USAGE = `usage: ${PROGRAM}              run the operator (configured by environment variables)
+/** The usage text; a function, so the operator's start does not render the CRD files to name them. */
+function usage(): string {
+  const files = generatedCrdFiles().map(({ file }) => file);
+  return `usage: ${PROGRAM}              run the operator (configured by environment variables)
        ${PROGRAM} crd          print the DiscordBot CRD (kubectl apply -f -)
-       ${PROGRAM} crd --write  write it to ${CRD_FILES.join(', ')} (from the repository root)
+       ${PROGRAM} crd --write  write it to ${files.join(', ')} (from the repository root)
        ${PROGRAM} crd --check  exit 1 if one of them is not current`;
+}
 
 /** The `crd` command: print, write or check the generated CustomResourceDefinition. */
 async function crdCommand(flag: string | undefined): Promise<number> {
@@ -45,7 +47,7 @@ async function crdCommand(flag: string | undefined): Promise<number> {
       return current ? 0 : 1;
     }
     default:
-      console.error(USAGE);
+      console.error(usage());
       return 2;
   }
 }
@@ -57,7 +59,7 @@ export async function main(args: readonly string[]): Promise<void> {
     return;
   }
   if (args.length > 0) {
-    console.error(USAGE);
+    console.error(usage());
     process.exitCode = args[0] === '--help' || args[0] === '-h' ? 0 : 2;
     return;
   }
