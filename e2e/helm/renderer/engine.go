@@ -71,12 +71,12 @@ func funcMap(t *template.Template, lint bool) template.FuncMap {
 	extra := template.FuncMap{
 		"toYaml":        toYAML,
 		"mustToYaml":    mustToYAML,
-		"fromYaml":      fromYAML,
-		"fromYamlArray": fromYAMLArray,
+		"fromYaml":      fromDocument(unmarshalYAML),
+		"fromYamlArray": fromDocumentArray(unmarshalYAML),
 		"toJson":        toJSON,
 		"mustToJson":    mustToJSON,
-		"fromJson":      fromJSON,
-		"fromJsonArray": fromJSONArray,
+		"fromJson":      fromDocument(json.Unmarshal),
+		"fromJsonArray": fromDocumentArray(json.Unmarshal),
 		"include": func(name string, data interface{}) (string, error) {
 			if included[name] > recursionMaxNums {
 				return "", fmt.Errorf("rendering template has a nested reference name: %s: unable to execute template", name)
@@ -141,12 +141,12 @@ func funcMap(t *template.Template, lint bool) template.FuncMap {
 	return f
 }
 
+// toYAML, toJSON and the from* functions are helm's: a value that does not convert gives "" (the
+// must* forms return the error), a document that does not parse a map holding it under "Error",
+// or a list of it.
 func toYAML(v interface{}) string {
-	data, err := yaml.Marshal(v)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSuffix(string(data), "\n")
+	s, _ := mustToYAML(v)
+	return s
 }
 
 func mustToYAML(v interface{}) (string, error) {
@@ -157,28 +157,9 @@ func mustToYAML(v interface{}) (string, error) {
 	return strings.TrimSuffix(string(data), "\n"), nil
 }
 
-func fromYAML(str string) map[string]interface{} {
-	m := map[string]interface{}{}
-	if err := yaml.Unmarshal([]byte(str), &m); err != nil {
-		m["Error"] = err.Error()
-	}
-	return m
-}
-
-func fromYAMLArray(str string) []interface{} {
-	a := []interface{}{}
-	if err := yaml.Unmarshal([]byte(str), &a); err != nil {
-		a = []interface{}{err.Error()}
-	}
-	return a
-}
-
 func toJSON(v interface{}) string {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return ""
-	}
-	return string(data)
+	s, _ := mustToJSON(v)
+	return s
 }
 
 func mustToJSON(v interface{}) (string, error) {
@@ -189,20 +170,28 @@ func mustToJSON(v interface{}) (string, error) {
 	return string(data), nil
 }
 
-func fromJSON(str string) map[string]interface{} {
-	m := map[string]interface{}{}
-	if err := json.Unmarshal([]byte(str), &m); err != nil {
-		m["Error"] = err.Error()
+type unmarshalFunc func(data []byte, into interface{}) error
+
+func unmarshalYAML(data []byte, into interface{}) error { return yaml.Unmarshal(data, into) }
+
+func fromDocument(unmarshal unmarshalFunc) func(string) map[string]interface{} {
+	return func(str string) map[string]interface{} {
+		m := map[string]interface{}{}
+		if err := unmarshal([]byte(str), &m); err != nil {
+			m["Error"] = err.Error()
+		}
+		return m
 	}
-	return m
 }
 
-func fromJSONArray(str string) []interface{} {
-	a := []interface{}{}
-	if err := json.Unmarshal([]byte(str), &a); err != nil {
-		a = []interface{}{err.Error()}
+func fromDocumentArray(unmarshal unmarshalFunc) func(string) []interface{} {
+	return func(str string) []interface{} {
+		a := []interface{}{}
+		if err := unmarshal([]byte(str), &a); err != nil {
+			a = []interface{}{err.Error()}
+		}
+		return a
 	}
-	return a
 }
 
 // cleanupParseError and cleanupExecError shorten Go's errors the way helm's engine does.

@@ -144,9 +144,7 @@ func parseSet(s string, dest map[string]interface{}) error {
 		} else {
 			value = typedVal(unescape(raw))
 		}
-		if err := setPath(dest, path, value); err != nil {
-			return fmt.Errorf("%s: %w", assignment[:eq], err)
-		}
+		setIn(dest, path, value)
 	}
 	return nil
 }
@@ -195,11 +193,6 @@ func parseKeyPath(key string) ([]pathPart, error) {
 		return nil, fmt.Errorf("key %q is invalid", key)
 	}
 	return parts, nil
-}
-
-func setPath(dest map[string]interface{}, path []pathPart, value interface{}) error {
-	setIn(dest, path, value)
-	return nil
 }
 
 // setIn returns container with value set at path, creating maps and lists on the way.

@@ -134,6 +134,56 @@ describe('the local helm template renderer', () => {
     });
   });
 
+  it("converts with toJson, mustToJson, toYaml, mustToYaml and the from* functions as helm's do", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'helm-template-conversions-'));
+    try {
+      await mkdir(join(dir, 'templates'));
+      await writeFile(join(dir, 'Chart.yaml'), 'apiVersion: v2\nname: conversions\nversion: 1.0.0\n');
+      await writeFile(join(dir, 'values.yaml'), 'labels:\n  team: bots\n');
+      await writeFile(
+        join(dir, 'templates', 'conversions.yaml'),
+        [
+          'apiVersion: v1',
+          'kind: ConfigMap',
+          'metadata:',
+          '  name: conversions',
+          'data:',
+          '  toJson: {{ .Values.labels | toJson | quote }}',
+          '  mustToJson: {{ .Values.labels | mustToJson | quote }}',
+          '  toYaml: {{ .Values.labels | toYaml | quote }}',
+          '  mustToYaml: {{ .Values.labels | mustToYaml | quote }}',
+          '  fromJson: {{ (fromJson `{"a": 1}`).a | quote }}',
+          '  fromJsonError: {{ hasKey (fromJson "{") "Error" | quote }}',
+          '  fromYaml: {{ (fromYaml "b: two").b | quote }}',
+          '  fromYamlError: {{ hasKey (fromYaml "- a list") "Error" | quote }}',
+          '  fromJsonArray: {{ fromJsonArray "[1, 2]" | len | quote }}',
+          '  fromJsonArrayError: {{ fromJsonArray "{" | len | quote }}',
+          '  fromYamlArray: {{ fromYamlArray "- one\\n- two" | join "," | quote }}',
+          '  fromYamlArrayError: {{ fromYamlArray "a: b" | len | quote }}',
+          '',
+        ].join('\n'),
+      );
+      const { objects } = await render({ chartDir: dir });
+      expect(byKindName(objects, 'ConfigMap', 'conversions').data).toEqual({
+        toJson: '{"team":"bots"}',
+        mustToJson: '{"team":"bots"}',
+        toYaml: 'team: bots',
+        mustToYaml: 'team: bots',
+        fromJson: '1',
+        // A document that does not parse: a map holding the error, or a list of it.
+        fromJsonError: 'true',
+        fromYaml: 'two',
+        fromYamlError: 'true',
+        fromJsonArray: '2',
+        fromJsonArrayError: '1',
+        fromYamlArray: 'one,two',
+        fromYamlArrayError: '1',
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('answers .Capabilities.APIVersions.Has from the builtin list and --api-versions', async () => {
     const plain = await render();
     expect(byKindName(plain.objects, 'ConfigMap', 'rel-fixture-apis').data).toEqual({
