@@ -50,8 +50,15 @@ export type {
 /** The kubelet's API port, which the local node's INPUT rule keeps pods away from. */
 export declare const KUBELET_PORT: number;
 export { KUBERNETES_VERSION, cacheRoot, defaultClusterDir } from './paths.mjs';
-export { checkRules, ensurePrometheus, scrapeConfigsFor, startPrometheus } from './prometheus.mjs';
+export {
+  checkRules,
+  dashboardPanelQueries,
+  ensurePrometheus,
+  scrapeConfigsFor,
+  startPrometheus,
+} from './prometheus.mjs';
 export type {
+  Dashboard,
   Monitor,
   PrometheusRuleState,
   PrometheusSample,

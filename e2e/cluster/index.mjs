@@ -32,4 +32,10 @@ export {
 } from './kubernetesBinaries.mjs';
 export { KUBELET_PORT } from './network.mjs';
 export { KUBERNETES_VERSION, cacheRoot, defaultClusterDir } from './paths.mjs';
-export { checkRules, ensurePrometheus, scrapeConfigsFor, startPrometheus } from './prometheus.mjs';
+export {
+  checkRules,
+  dashboardPanelQueries,
+  ensurePrometheus,
+  scrapeConfigsFor,
+  startPrometheus,
+} from './prometheus.mjs';

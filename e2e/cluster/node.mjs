@@ -8,13 +8,13 @@ import { mkdir, readdir, readFile, readlink, rm, rmdir, writeFile } from 'node:f
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { runCommand, tailLines } from './commands.mjs';
+import { runCommand } from './commands.mjs';
 import { readControlPlaneState, writeControlPlaneState } from './controlPlaneState.mjs';
 import { ControlPlaneStartError, startControlPlane, stopControlPlane } from './controlPlane.mjs';
 import { ensureDebianPackages } from './debianPackages.mjs';
 import { ensureKubernetesBinaries, ensurePauseBinary, stderrProgressLog } from './kubernetesBinaries.mjs';
 import { KUBELET_PORT, clusterIptablesLeftovers, setUpNodeNetwork, tearDownNodeNetwork } from './network.mjs';
-import { isRunning, startProcess, stopProcess } from './processes.mjs';
+import { isRunning, startProcess, stopProcess, waitForProcess } from './processes.mjs';
 import { imageExists } from '../images/buildah.mjs';
 import {
   deleteAllTasks,
@@ -129,21 +129,13 @@ async function updateState(dir, change) {
 const recordProcess = (dir, recorded) => updateState(dir, (state) => state.processes.push(recorded));
 
 /** Waits for `check()`, failing early (with the log's end) when `recorded` exits. */
-async function waitFor(recorded, check, { what, timeoutMs }) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (!isRunning(recorded) || Date.now() > deadline) {
-      const log = tailLines(await readFile(recorded.logPath, 'utf8').catch(() => ''), 15);
-      throw new NodeStartError(
-        `${recorded.name} ${isRunning(recorded) ? `did not reach "${what}" within ${timeoutMs / 1000} s` : `exited before ${what}`}:\n${log}`,
-        recorded.name,
-        recorded.logPath,
-      );
-    }
-    await sleep(500);
-  }
-}
+const waitFor = (recorded, check, { what, timeoutMs }) =>
+  waitForProcess(recorded, check, {
+    what,
+    timeoutMs,
+    intervalMs: 500,
+    makeError: (message) => new NodeStartError(message, recorded.name, recorded.logPath),
+  });
 
 const httpOk = (url) => fetch(url, { signal: AbortSignal.timeout(2_000) }).then((response) => response.ok);
 

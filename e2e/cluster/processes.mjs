@@ -2,8 +2,10 @@
 // its executable, so stopping never signals an unrelated process that reused the pid.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { tailLines } from './commands.mjs';
 
 /**
  * Starts `executable args` with stdout and stderr appended to `logPath`. `detached` processes get
@@ -99,4 +101,29 @@ export function freePort() {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Polls `check()` every `intervalMs` until it resolves truthy (a rejection counts as not yet) and
+ * resolves with that value. Rejects when `recorded` exits first or `timeoutMs` passes, with
+ * `makeError(message)` (an Error by default): the message names `what` and ends with the last
+ * `logLines` lines of the process's log.
+ */
+export async function waitForProcess(
+  recorded,
+  check,
+  { what, timeoutMs, intervalMs = 250, logLines = 15, makeError = (message) => new Error(message) },
+) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const result = await check().catch(() => false);
+    if (result) return result;
+    const running = isRunning(recorded);
+    if (!running || Date.now() > deadline) {
+      const log = tailLines(await readFile(recorded.logPath, 'utf8').catch(() => ''), logLines);
+      const why = running ? `did not reach "${what}" within ${timeoutMs / 1000} s` : `exited before ${what}`;
+      throw makeError(`${recorded.name} ${why}:\n${log}`);
+    }
+    await sleep(intervalMs);
+  }
 }

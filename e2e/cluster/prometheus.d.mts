@@ -49,6 +49,23 @@ export declare function scrapeConfigsFor(
   options: { targetsDir: string; scrapeInterval?: string },
 ): Record<string, unknown>[];
 
+/** A Grafana dashboard as far as its panel queries go. */
+export interface Dashboard {
+  panels?: DashboardPanel[];
+}
+
+export interface DashboardPanel {
+  id?: number;
+  title?: string;
+  targets?: { refId?: string; expr?: string }[];
+  panels?: DashboardPanel[];
+}
+
+/** Every query of the dashboard's panels, rows' nested panels included. */
+export declare function dashboardPanelQueries(
+  dashboard: Dashboard,
+): { panelId: number | undefined; title: string; refId: string | undefined; expr: string | undefined }[];
+
 /** `promtool check rules` of the groups; resolves with its output, rejects with its complaint. */
 export declare function checkRules(groups: readonly RuleGroup[], options: { dir: string }): Promise<string>;
 

@@ -5,13 +5,13 @@
 // module does that part: it lists the pods and endpoints and writes file_sd targets carrying the
 // same `__meta_kubernetes_*` labels, and the scrape configs keep the Prometheus Operator's relabel
 // rules (the monitors' selectors and ports).
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
-import { runCommand, tailLines } from './commands.mjs';
+import { runCommand } from './commands.mjs';
 import { ensureDebianPackages } from './debianPackages.mjs';
-import { freePort, isRunning, startProcess, stopProcess } from './processes.mjs';
+import { freePort, startProcess, stopProcess, waitForProcess } from './processes.mjs';
 
 const PROMETHEUS = '/usr/bin/prometheus';
 const PROMTOOL = '/usr/bin/promtool';
@@ -200,12 +200,35 @@ export function scrapeConfigsFor(monitors, { targetsDir, scrapeInterval = '5s' }
   }));
 }
 
-/** `promtool check rules` of rule groups (a PrometheusRule's `spec.groups`); resolves with its output. */
-export async function checkRules(groups, { dir }) {
+/**
+ * Every query of a Grafana dashboard's panels, rows' nested panels included, as
+ * `{ panelId, title, refId, expr }` (title `(untitled)` for a panel without one).
+ */
+export function dashboardPanelQueries(dashboard) {
+  const queries = [];
+  const visit = (panels = []) => {
+    for (const panel of panels) {
+      for (const { refId, expr } of panel.targets ?? []) {
+        queries.push({ panelId: panel.id, title: panel.title ?? '(untitled)', refId, expr });
+      }
+      visit(panel.panels);
+    }
+  };
+  visit(dashboard.panels);
+  return queries;
+}
+
+/** Writes rule groups as the rule file `<dir>/rules.json`; resolves with its path. */
+async function writeRuleFile(groups, dir) {
   await mkdir(dir, { recursive: true });
   const file = join(dir, 'rules.json');
   await writeFile(file, JSON.stringify({ groups }));
-  return (await runCommand(PROMTOOL, ['check', 'rules', file])).stdout;
+  return file;
+}
+
+/** `promtool check rules` of rule groups (a PrometheusRule's `spec.groups`); resolves with its output. */
+export async function checkRules(groups, { dir }) {
+  return (await runCommand(PROMTOOL, ['check', 'rules', await writeRuleFile(groups, dir)])).stdout;
 }
 
 /**
@@ -240,8 +263,7 @@ export async function startPrometheus({ dir, kubeconfig, monitors, groups = [], 
     }
   })();
   const scrapeConfigs = scrapeConfigsFor(monitors, { targetsDir });
-  const rulesFile = join(dir, 'rules.json');
-  await writeFile(rulesFile, JSON.stringify({ groups }));
+  const rulesFile = await writeRuleFile(groups, dir);
   await writeFile(
     join(dir, 'prometheus.json'),
     JSON.stringify({
@@ -274,20 +296,13 @@ export async function startPrometheus({ dir, kubeconfig, monitors, groups = [], 
     if (body.status !== 'success') throw new Error(`Prometheus ${path}: ${body.errorType}: ${body.error}`);
     return body.data;
   };
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    const ready = await fetch(`${url}/-/ready`).then(
-      (response) => response.ok,
-      () => false,
-    );
-    if (ready) break;
-    if (!isRunning(recorded) || Date.now() > deadline) {
-      const logTail = tailLines(await readFile(join(dir, 'prometheus.log'), 'utf8').catch(() => ''), 20);
+  const ready = () => fetch(`${url}/-/ready`).then((response) => response.ok);
+  await waitForProcess(recorded, ready, { what: 'ready', timeoutMs: READY_TIMEOUT_MS, logLines: 20 }).catch(
+    async (error) => {
       await stop();
-      throw new Error(`Prometheus did not become ready:\n${logTail}`);
-    }
-    await sleep(250);
-  }
+      throw error;
+    },
+  );
   return {
     url,
     /** An instant query; resolves with its result vector (or scalar/matrix data). */

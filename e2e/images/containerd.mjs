@@ -5,10 +5,9 @@
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { runCommand, tailLines } from '../cluster/commands.mjs';
+import { runCommand } from '../cluster/commands.mjs';
 import { ensureDebianPackages } from '../cluster/debianPackages.mjs';
-import { isRunning, startProcess, stopProcess } from '../cluster/processes.mjs';
+import { startProcess, stopProcess, waitForProcess } from '../cluster/processes.mjs';
 
 const READY_TIMEOUT_MS = 30_000;
 
@@ -153,18 +152,15 @@ export async function startContainerd({
     await removeEmptyRuntimeDirs();
     if (!keepDir) await rm(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    const answered = await runCommand('ctr', ['--address', address, 'version']).then(
-      () => true,
-      () => false,
-    );
-    if (answered) return { address, pid: recorded.pid, executable: recorded.executable, logPath, stop };
-    if (!isRunning(recorded) || Date.now() > deadline) {
-      const logTail = tailLines(await readFile(logPath, 'utf8').catch(() => ''), 15);
-      await stop({ keepDir: true });
-      throw new Error(`containerd did not start (log: ${logPath}):\n${logTail}`);
-    }
-    await sleep(200);
-  }
+  const answering = () => runCommand('ctr', ['--address', address, 'version']).then(() => true);
+  await waitForProcess(recorded, answering, {
+    what: 'answering',
+    timeoutMs: READY_TIMEOUT_MS,
+    intervalMs: 200,
+    makeError: (message) => new Error(`containerd did not start (log: ${logPath}): ${message}`),
+  }).catch(async (error) => {
+    await stop({ keepDir: true });
+    throw error;
+  });
+  return { address, pid: recorded.pid, executable: recorded.executable, logPath, stop };
 }

@@ -42,6 +42,8 @@ import {
   fixtureManifests,
   chartManifests,
   checkRules,
+  type Dashboard,
+  dashboardPanelQueries,
   type Monitor,
   monitoringCrdManifests,
   OPERATOR_NAMESPACE,
@@ -1398,8 +1400,9 @@ describe('shardfleet on a real Kubernetes node (issue: End to end)', () => {
         };
         const fill = (expr: string) =>
           expr.replace(/\$\{?(\w+)\}?/g, (whole, name: string) => variables[name] ?? whole);
+        const queries = dashboardQueries();
         const empty: string[] = [];
-        for (const { dashboard, title, expr } of dashboardQueries()) {
+        for (const { dashboard, title, expr } of queries) {
           const series = await prometheus.query(fill(expr));
           if (series.length === 0) empty.push(`${dashboard} / ${title}: ${expr}`);
         }
@@ -1421,7 +1424,7 @@ describe('shardfleet on a real Kubernetes node (issue: End to end)', () => {
           rules.filter(({ health }) => health !== 'ok').map(({ name, lastError }) => `${name}: ${lastError}`),
         ).toEqual([]);
         log(
-          `monitoring: ${pods.length + 1} targets up, ${dashboardQueries().length} panel queries, ${rules.length} rules`,
+          `monitoring: ${pods.length + 1} targets up, ${queries.length} panel queries, ${rules.length} rules`,
         );
       });
     },
@@ -1488,34 +1491,20 @@ function prometheusRuleGroups(): RuleGroup[] {
   return rule.spec.groups;
 }
 
-interface GrafanaPanel {
-  title?: string;
-  targets?: { expr?: string }[];
-  panels?: GrafanaPanel[];
-}
-
-/** Every panel query of the chart's dashboard ConfigMaps (rows' nested panels included). */
+/** Every panel query of the chart's dashboard ConfigMaps. */
 function dashboardQueries(): { dashboard: string; title: string; expr: string }[] {
   const configMaps = chartObjects.filter(
     (object) => object.kind === 'ConfigMap' && object.metadata?.labels?.grafana_dashboard !== undefined,
   ) as (k8s.KubernetesObject & { data: Record<string, string> })[];
   expect(configMaps.length, 'dashboard ConfigMaps').toBeGreaterThan(0);
-  const queries: { dashboard: string; title: string; expr: string }[] = [];
-  const visit = (dashboard: string, panels: GrafanaPanel[]) => {
-    for (const panel of panels) {
-      for (const { expr } of panel.targets ?? []) {
-        if (expr) queries.push({ dashboard, title: panel.title ?? '(untitled)', expr });
-      }
-      visit(dashboard, panel.panels ?? []);
-    }
-  };
-  for (const configMap of configMaps) {
-    for (const [file, json] of Object.entries(configMap.data)) {
-      const dashboard = JSON.parse(json) as { title?: string; panels?: GrafanaPanel[] };
-      visit(dashboard.title ?? file, dashboard.panels ?? []);
-    }
-  }
-  return queries;
+  return configMaps.flatMap((configMap) =>
+    Object.entries(configMap.data).flatMap(([file, json]) => {
+      const dashboard = JSON.parse(json) as Dashboard & { title?: string };
+      return dashboardPanelQueries(dashboard).flatMap(({ title, expr }) =>
+        expr ? [{ dashboard: dashboard.title ?? file, title, expr }] : [],
+      );
+    }),
+  );
 }
 
 /**

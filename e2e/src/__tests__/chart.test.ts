@@ -11,6 +11,7 @@ import { operatorEnvSchema } from '../../../operator/src/config.js';
 import { CHART_CRD_FILE, CRD_FILE, generatedCrdFiles } from '../../../operator/src/crd/discordBotCrd.js';
 import { validateSpec } from '../../../operator/src/crd/discordBotSchema.js';
 import { desiredChildren } from '../../../operator/src/reconcile/desiredChildren.js';
+import { checkRules, dashboardPanelQueries } from '../../cluster/index.mjs';
 import { ChartRenderError, lintChart, renderChart } from '../../helm/index.mjs';
 import { type ApiServer, startApiServer } from './apiServer.js';
 
@@ -58,6 +59,12 @@ const operatorEnv = (objects: Obj[]): Record<string, string | undefined> =>
       ({ name, value }) => [name, value],
     ),
   );
+
+/** The chart's dashboards as files hold them. */
+const dashboardFiles = readdirSync(join(chartDir, 'dashboards')).map((file) => ({
+  file,
+  dashboard: JSON.parse(readFileSync(join(chartDir, 'dashboards', file), 'utf8')),
+}));
 
 const ciValuesFiles = readdirSync(join(chartDir, 'ci'))
   .filter((file) => file.endsWith('-values.yaml'))
@@ -470,11 +477,7 @@ describe('monitoring', () => {
     const rule = one(await monitored(), 'PrometheusRule');
     const dir = mkdtempSync(join(tmpdir(), 'shardfleet-rules-'));
     try {
-      const file = join(dir, 'rules.json');
-      writeFileSync(file, JSON.stringify({ groups: rule.spec.groups }));
-      const check = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
-      expect(check.status, check.stdout + check.stderr).toBe(0);
-      expect(check.stdout).toMatch(/SUCCESS: \d+ rules found/);
+      expect(await checkRules(rule.spec.groups, { dir })).toMatch(/SUCCESS: \d+ rules found/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -577,21 +580,18 @@ describe('monitoring', () => {
   });
 
   it('promtool parses every dashboard query', async () => {
-    const rules = readdirSync(join(chartDir, 'dashboards')).flatMap((file) =>
-      JSON.parse(readFileSync(join(chartDir, 'dashboards', file), 'utf8')).panels.flatMap((panel: any) =>
-        panel.targets.map((target: any) => ({
-          record: `shardfleet:dashboard:${file.replace('.json', '').replace('-', '_')}_${panel.id}_${target.refId}`,
-          // Grafana's variables, as Grafana substitutes them.
-          expr: (target.expr as string).replaceAll('$__rate_interval', '2m').replaceAll('$bot', '.+'),
-        })),
-      ),
+    const rules = dashboardFiles.flatMap(({ file, dashboard }) =>
+      dashboardPanelQueries(dashboard).map(({ panelId, refId, expr }) => ({
+        record: `shardfleet:dashboard:${file.replace('.json', '').replace('-', '_')}_${panelId}_${refId}`,
+        // Grafana's variables, as Grafana substitutes them.
+        expr: expr!.replaceAll('$__rate_interval', '2m').replaceAll('$bot', '.+'),
+      })),
     );
     const dir = mkdtempSync(join(tmpdir(), 'shardfleet-dashboards-'));
     try {
-      writeFileSync(join(dir, 'queries.json'), JSON.stringify({ groups: [{ name: 'dashboards', rules }] }));
-      const check = spawnSync('promtool', ['check', 'rules', 'queries.json'], { cwd: dir, encoding: 'utf8' });
-      expect(check.status, check.stdout + check.stderr).toBe(0);
-      expect(check.stdout).toContain(`SUCCESS: ${rules.length} rules found`);
+      expect(await checkRules([{ name: 'dashboards', rules }], { dir })).toContain(
+        `SUCCESS: ${rules.length} rules found`,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -634,14 +634,11 @@ describe('every metric the dashboards and alerts use is registered in the source
     'le',
   ];
 
-  const dashboardExpressions = readdirSync(join(chartDir, 'dashboards')).flatMap((file) => {
-    const dashboard = JSON.parse(readFileSync(join(chartDir, 'dashboards', file), 'utf8'));
-    const panelExprs = dashboard.panels.flatMap((panel: any) =>
-      (panel.targets ?? []).map((target: any) => ({
-        where: `${file}: ${panel.title}`,
-        expr: target.expr as string,
-      })),
-    );
+  const dashboardExpressions = dashboardFiles.flatMap(({ file, dashboard }) => {
+    const panelExprs = dashboardPanelQueries(dashboard).map(({ title, expr }) => ({
+      where: `${file}: ${title}`,
+      expr: expr as string,
+    }));
     const variableExprs = dashboard.templating.list
       .filter((variable: any) => variable.type === 'query')
       .map((variable: any) => ({ where: `${file}: $${variable.name}`, expr: variable.definition as string }));
