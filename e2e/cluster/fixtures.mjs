@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { renderChart } from '../helm/index.mjs';
-import { imageName, IMAGE_TAG } from '../images/imageDefinitions.mjs';
+import { imageName, imageRepository, IMAGE_TAG } from '../images/imageDefinitions.mjs';
 
 /** The token the simulator accepts: a test value (`--token`), not a secret. */
 export const SIMULATOR_TOKEN = 'simulator-token';
@@ -203,7 +203,7 @@ const MONITORING_CRDS = fileURLToPath(new URL('monitoring-crds.yaml', import.met
  */
 export async function chartManifests(options = {}) {
   const { replicas } = { replicas: 1, ...options };
-  const localImage = (name) => ({ repository: imageName(name).replace(/:[^:]*$/, ''), tag: IMAGE_TAG });
+  const localImage = (name) => ({ repository: imageRepository(name), tag: IMAGE_TAG });
   const { manifests } = await renderChart({
     chartDir: CHART_DIR,
     releaseName: 'shardfleet',

@@ -4,8 +4,10 @@
 /** The tag every image gets; pods name them exactly so (`imagePullPolicy: Never` or `IfNotPresent`). */
 export const IMAGE_TAG = 'e2e';
 
+/** `localhost/shardfleet/<name>`. */
+export const imageRepository = (name) => `localhost/shardfleet/${name}`;
 /** `localhost/shardfleet/<name>:e2e`. */
-export const imageName = (name) => `localhost/shardfleet/${name}:${IMAGE_TAG}`;
+export const imageName = (name) => `${imageRepository(name)}:${IMAGE_TAG}`;
 
 // Files every Node image's build reads: npm ci needs every workspace's package.json with the lockfile.
 const NODE_BUILD_INPUTS = ['package.json', 'package-lock.json', 'tsconfig.base.json', '.dockerignore'];
